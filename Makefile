@@ -1,0 +1,78 @@
+# The two commands a new user needs are `make demo` and `make test`; both create
+# .venv and install what they need. Everything else here serves those two.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+
+PROTO_DIR := proto
+PROTOS    := $(wildcard $(PROTO_DIR)/hessra/v1/*.proto)
+GEN_DIR   := libs/hessra_core/src
+PROJECTS  := libs/hessra_core services/issuer services/policy-sync services/signer
+
+.PHONY: setup proto proto-check lint fmt typecheck test test-unit pytest bench lock demo up clean help
+
+help:
+	@echo "make setup        create .venv and install everything (editable, pinned)"
+	@echo "make test         lint, type-check, proto-check and the whole test suite"
+	@echo "make demo         run the whole system locally and walk through every feature"
+	@echo "make proto        regenerate gRPC/protobuf stubs from proto/"
+	@echo "make proto-check  fail if the committed stubs are stale"
+	@echo "make bench        run the benchmarks (prints ratios against in-process baselines)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements/runtime.txt requirements/dev.txt requirements/constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS))
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(PROJECTS))
+	touch $(STAMP)
+
+# Regenerate the stubs. grpcio-tools is pinned to the grpcio version in requirements/dev.txt.
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=$(GEN_DIR) --pyi_out=$(GEN_DIR) \
+		--grpc_python_out=$(GEN_DIR) $(PROTOS)
+
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	$(PY) -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTOS) && \
+	for f in $$(cd $$tmp && find . -type f | sort); do \
+		cmp -s $$tmp/$$f $(GEN_DIR)/$$f || { echo "proto-check: $(GEN_DIR)/$$f is stale; run 'make proto'"; exit 1; }; \
+	done && \
+	for f in $$(cd $(GEN_DIR) && find hessra/v1 -name '*_pb2*.py*' | sort); do \
+		test -f $$tmp/$$f || { echo "proto-check: $(GEN_DIR)/$$f has no .proto source; delete it"; exit 1; }; \
+	done && echo "proto-check: stubs are up to date"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy libs/hessra_core/src
+
+# pytest exits 5 when it collects nothing; that is a failure of the suite, not a pass.
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+test: lint typecheck proto-check pytest
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Re-pin every transitive dependency after editing requirements/*.txt.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements/dev.txt
+	(echo '# Every package in the dev environment, pinned. Regenerate with `make lock` after changing runtime.txt or dev.txt.'; \
+	 .venv-lock/bin/pip freeze | grep -v '^-e') > requirements/constraints.txt
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

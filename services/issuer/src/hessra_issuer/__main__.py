@@ -1,0 +1,16 @@
+"""Entry point for `hessra-issuer`.
+
+The service is wired up in its own issue; until then the command exists so the
+package layout, console script and deploy contract can be tested.
+"""
+
+import sys
+
+
+def main() -> int:
+    print("hessra-issuer: this service is not implemented yet", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

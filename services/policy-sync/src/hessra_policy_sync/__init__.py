@@ -1,0 +1,1 @@
+"""The `hessra-policy-sync` service."""

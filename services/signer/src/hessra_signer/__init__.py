@@ -1,0 +1,1 @@
+"""The `hessra-signer` service."""
