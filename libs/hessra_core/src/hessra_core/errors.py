@@ -32,7 +32,9 @@ with ``raise ... from exc``, so callers only ever see this tree.
     ├── AuthenticationError            the caller could not be authenticated
     ├── PermissionDeniedError          policy does not allow the request
     ├── NotReadyError                  no policy snapshot loaded yet
-    └── SignerNotRequiredError         a signer was asked to sign a token that does not need it
+    ├── SignerNotRequiredError         a signer was asked to sign a token that does not need it
+    ├── SourceError                    a policy source (git, directory) could not be read
+    └── SnapshotFileError              a persisted snapshot file is truncated or corrupt
 """
 
 from __future__ import annotations
@@ -195,6 +197,18 @@ class SignerNotRequiredError(HessraError):
     reason = "signer_not_required"
 
 
+class SourceError(HessraError):
+    """Fetching a policy revision failed. Messages are scrubbed of credentials."""
+
+    reason = "fetch_failed"
+
+
+class SnapshotFileError(HessraError):
+    """A persisted snapshot file failed its checksum or could not be read."""
+
+    reason = "corrupt_snapshot_file"
+
+
 __all__ = [
     "AttestationOrderError",
     "AuthenticationError",
@@ -216,6 +230,8 @@ __all__ = [
     "ServiceChainError",
     "SignatureError",
     "SignerNotRequiredError",
+    "SnapshotFileError",
+    "SourceError",
     "SubjectMismatchError",
     "TokenDeniedError",
     "TokenError",
