@@ -38,10 +38,10 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	$(PY) -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTOS) && \
-	for f in $$(cd $$tmp && find . -type f | sort); do \
+	for f in $$(cd $$tmp && find hessra -type f | sort); do \
 		cmp -s $$tmp/$$f $(GEN_DIR)/$$f || { echo "proto-check: $(GEN_DIR)/$$f is stale; run 'make proto'"; exit 1; }; \
 	done && \
-	for f in $$(cd $(GEN_DIR) && find hessra/v1 -name '*_pb2*.py*' | sort); do \
+	for f in $$(cd $(GEN_DIR) && find hessra/v1 -maxdepth 1 \( -name '*_pb2*.py' -o -name '*_pb2*.pyi' \) | sort); do \
 		test -f $$tmp/$$f || { echo "proto-check: $(GEN_DIR)/$$f has no .proto source; delete it"; exit 1; }; \
 	done && echo "proto-check: stubs are up to date"
 
