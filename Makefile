@@ -76,3 +76,16 @@ lock:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# PostgreSQL row-level security: the hessra_authz extension (PL/Python over hessra_core).
+# pg-deps installs the Debian packages (server, PL/Python); pg-install puts the extension
+# files into $(pg_config --sharedir)/extension and hessra_core into PG_PYTHON_DIR for the
+# server's Python. Both need root on Debian. See README "PostgreSQL row-level security".
+PG_PYTHON_DIR ?= /usr/local/lib/hessra_authz/python
+.PHONY: pg-deps pg-install
+
+pg-deps:
+	deploy/postgres/apt-deps.sh
+
+pg-install: pg-deps $(STAMP)
+	$(PY) deploy/postgres/install.py --python-dir $(PG_PYTHON_DIR) $(if $(PG_CONFIG),--pg-config $(PG_CONFIG))
