@@ -30,14 +30,18 @@ $(STAMP): requirements/runtime.txt requirements/dev.txt requirements/constraints
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(PROJECTS))
 	touch $(STAMP)
 
-# Regenerate the stubs. grpcio-tools is pinned to the grpcio version in requirements/dev.txt.
+# Regenerate the stubs. grpcio-tools is pinned to the grpcio version in requirements/dev.txt;
+# mypy-protobuf's plugins write the typed *_pb2.pyi and *_pb2_grpc.pyi (with the .proto comments).
+PROTOC = $(PY) -m grpc_tools.protoc -I$(PROTO_DIR) \
+	--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc
+protoc_outs = --python_out=$(1) --grpc_python_out=$(1) --mypy_out=quiet:$(1) --mypy_grpc_out=quiet:$(1)
+
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=$(GEN_DIR) --pyi_out=$(GEN_DIR) \
-		--grpc_python_out=$(GEN_DIR) $(PROTOS)
+	$(PROTOC) $(call protoc_outs,$(GEN_DIR)) $(PROTOS)
 
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
-	$(PY) -m grpc_tools.protoc -I$(PROTO_DIR) --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTOS) && \
+	$(PROTOC) $(call protoc_outs,$$tmp) $(PROTOS) && \
 	for f in $$(cd $$tmp && find hessra -type f | sort); do \
 		cmp -s $$tmp/$$f $(GEN_DIR)/$$f || { echo "proto-check: $(GEN_DIR)/$$f is stale; run 'make proto'"; exit 1; }; \
 	done && \

@@ -27,7 +27,7 @@ def _copy_tree(dest: Path) -> None:
 
 def _run_proto_check(root: Path) -> subprocess.CompletedProcess[str]:
     # `-o` treats the venv stamp as up to date so the copy never tries to reinstall anything;
-    # PY points at the interpreter running the tests (the repo's venv, with grpcio-tools).
+    # BIN is the venv running the tests (python with grpcio-tools, and the mypy-protobuf plugins).
     return subprocess.run(
         [
             "make",
@@ -35,7 +35,7 @@ def _run_proto_check(root: Path) -> subprocess.CompletedProcess[str]:
             "-o",
             ".venv/.installed",
             "proto-check",
-            f"PY={sys.executable}",
+            f"BIN={Path(sys.executable).parent}",
         ],
         cwd=root,
         capture_output=True,
@@ -53,6 +53,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def edit_rpc_comment(root: Path) -> None:
     _edit(root / PROTOS / "signer.proto", "// Co-signs multi-party tokens.", "// Co-signs tokens.")
+
+
+def edit_field_comment(root: Path) -> None:
+    # Field comments are docstrings in the .pyi, so editors show them: they must stay current.
+    _edit(root / PROTOS / "signer.proto", "// The operation the token must grant.", "// Op.")
 
 
 def add_proto_field(root: Path) -> None:
@@ -73,7 +78,11 @@ def edit_stub_by_hand(root: Path) -> None:
 
 
 def edit_type_stub(root: Path) -> None:
-    _edit(root / STUBS / "issuer_pb2.pyi", "token: str", "token: bytes")
+    _edit(root / STUBS / "issuer_pb2.pyi", "token: _builtins.str", "token: _builtins.bytes")
+
+
+def edit_grpc_type_stub(root: Path) -> None:
+    _edit(root / STUBS / "policy_pb2_grpc.pyi", "def GetStatus(", "def GetState(")
 
 
 def delete_stub(root: Path) -> None:
@@ -97,8 +106,10 @@ STALE = {
     "proto-field-added": (add_proto_field, "is stale"),
     "proto-rpc-renamed": (rename_proto_rpc, "is stale"),
     "service-docstring-changed": (edit_rpc_comment, "signer_pb2_grpc.py is stale"),
+    "field-docstring-changed": (edit_field_comment, "signer_pb2.pyi is stale"),
     "stub-edited": (edit_stub_by_hand, "policy_pb2.py is stale"),
     "pyi-edited": (edit_type_stub, "issuer_pb2.pyi is stale"),
+    "grpc-pyi-edited": (edit_grpc_type_stub, "policy_pb2_grpc.pyi is stale"),
     "stub-deleted": (delete_stub, "signer_pb2_grpc.py is stale"),
     "stub-without-proto": (orphan_stub, "legacy_pb2.py has no .proto source"),
     "proto-deleted": (orphan_after_deleting_proto, "has no .proto source"),
@@ -117,9 +128,9 @@ def _no_change(root: Path) -> None:
     pass
 
 
-def _comment_only(root: Path) -> None:
-    # Field comments reach no generated file (service and RPC comments do, as docstrings).
-    _edit(root / PROTOS / "signer.proto", "// The operation the token must grant.", "// Op.")
+def _spacing_only(root: Path) -> None:
+    # Layout inside a declaration reaches no generated file.
+    _edit(root / PROTOS / "signer.proto", "string operation = 3;", "string   operation  =  3 ;")
 
 
 def _bytecode_cache(root: Path) -> None:
@@ -130,8 +141,8 @@ def _bytecode_cache(root: Path) -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [_no_change, _comment_only, _bytecode_cache],
-    ids=["unchanged", "comment-only", "bytecode-cache"],
+    [_no_change, _spacing_only, _bytecode_cache],
+    ids=["unchanged", "spacing-only", "bytecode-cache"],
 )
 def test_harmless_differences_pass(tmp_path, change: Callable[[Path], None]):
     _copy_tree(tmp_path)

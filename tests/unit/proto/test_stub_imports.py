@@ -35,7 +35,7 @@ def test_grpc_module_imports(module_name):
 
 def test_every_proto_has_committed_stubs_and_nothing_else():
     assert STEMS == ["common", "issuer", "policy", "signer"]
-    expected = {f"{s}_pb2{ext}" for s in STEMS for ext in (".py", ".pyi", "_grpc.py")}
+    expected = {f"{s}_pb2{ext}" for s in STEMS for ext in (".py", ".pyi", "_grpc.py", "_grpc.pyi")}
     present = {p.name for p in STUB_DIR.iterdir() if p.is_file() and "_pb2" in p.name}
     assert present == expected
 
