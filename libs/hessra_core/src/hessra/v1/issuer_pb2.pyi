@@ -234,7 +234,7 @@ class RefreshIdentityTokenRequest(_message.Message):
     """The identity token to replace; must be valid and unexpired."""
     identifier: _builtins.str
     """The identity expected in `current_token`; when set and different, the call fails with
-    PERMISSION_DENIED. Unset means the token's own subject.
+    UNAUTHENTICATED. Unset means the token's own subject.
     """
     def __init__(
         self,
@@ -342,9 +342,10 @@ class VerifyTokenResponse(_message.Message):
     signed by one of this issuer's keys, unexpired, and carries every required sign-off.
     """
     reason: _builtins.str
-    """Empty when valid; otherwise the stable snake_case cause, e.g. `token_expired`,
-    `subject_mismatch`, `signature_invalid`, `unknown_key_id`, `missing_signoff`,
-    `malformed_token`, `run_limit`.
+    """Empty when valid; otherwise the stable snake_case `reason` of the hessra_core error that
+    refused it, e.g. `expired`, `subject_mismatch`, `resource_mismatch`, `operation_mismatch`,
+    `domain_mismatch`, `bad_signature`, `unknown_key_id`, `missing_signoff`, `malformed_token`,
+    `denied`, or `run_limit` (the verifier's time/fact limits were hit; a retry may pass).
     """
     message: _builtins.str
     """Empty when valid; otherwise what failed, for people, e.g.
@@ -421,8 +422,8 @@ class VerifyServiceChainTokenResponse(_message.Message):
     in the configured order, each once, signed by the configured node keys.
     """
     reason: _builtins.str
-    """Empty when valid; otherwise the stable snake_case cause, e.g. `missing_attestation`,
-    `attestation_order`, `unknown_attester`, or any VerifyTokenResponse.reason.
+    """Empty when valid; otherwise the stable snake_case cause: `missing_attestation`,
+    `attestation_out_of_order`, `unknown_attester`, or any VerifyTokenResponse.reason.
     """
     message: _builtins.str
     """Empty when valid; otherwise what failed, e.g. "Missing attestation from: fraud_detection"."""

@@ -37,7 +37,7 @@ class IssuerStub:
     certificate that matches no client, or an invalid or expired identity token.
     - FAILED_PRECONDITION: no policy snapshot is loaded yet.
     - INVALID_ARGUMENT: a required field is empty or malformed.
-    - UNAVAILABLE: the server is shutting down.
+    - UNAVAILABLE: the server is shutting down, or a token check hit its run limits (retry).
     """
 
     def __init__(self, channel):
@@ -90,7 +90,7 @@ class IssuerServicer:
     certificate that matches no client, or an invalid or expired identity token.
     - FAILED_PRECONDITION: no policy snapshot is loaded yet.
     - INVALID_ARGUMENT: a required field is empty or malformed.
-    - UNAVAILABLE: the server is shutting down.
+    - UNAVAILABLE: the server is shutting down, or a token check hit its run limits (retry).
     """
 
     def RequestToken(self, request, context):
@@ -117,8 +117,9 @@ class IssuerServicer:
     def RefreshIdentityToken(self, request, context):
         """Exchanges a valid, unexpired identity token for a fresh one with the same subject. The
         current token authenticates the call when no client certificate identifies the caller.
-        Errors: UNAUTHENTICATED when `current_token` is invalid or expired; PERMISSION_DENIED when
-        the policy no longer enables identity tokens for the subject.
+        Errors: UNAUTHENTICATED when `current_token` is malformed, invalid, expired or does not
+        assert `identifier`; PERMISSION_DENIED when the policy no longer enables identity tokens for
+        the subject.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,7 +127,8 @@ class IssuerServicer:
 
     def VerifyToken(self, request, context):
         """Verifies a token for exactly (subject, resource, operation[, domain]) with this issuer's
-        keys. A refused token is a normal answer (`valid = false`), not an RPC error.
+        keys. A refused token, malformed ones included, is a normal answer (`valid = false` with a
+        reason), not an RPC error.
         Errors: INVALID_ARGUMENT when token, subject, resource or operation is empty.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -205,7 +207,7 @@ class Issuer:
     certificate that matches no client, or an invalid or expired identity token.
     - FAILED_PRECONDITION: no policy snapshot is loaded yet.
     - INVALID_ARGUMENT: a required field is empty or malformed.
-    - UNAVAILABLE: the server is shutting down.
+    - UNAVAILABLE: the server is shutting down, or a token check hit its run limits (retry).
     """
 
     @staticmethod

@@ -40,7 +40,7 @@ class IssuerStub:
       certificate that matches no client, or an invalid or expired identity token.
     - FAILED_PRECONDITION: no policy snapshot is loaded yet.
     - INVALID_ARGUMENT: a required field is empty or malformed.
-    - UNAVAILABLE: the server is shutting down.
+    - UNAVAILABLE: the server is shutting down, or a token check hit its run limits (retry).
     """
 
     @_typing.overload
@@ -63,12 +63,14 @@ class IssuerStub:
     RefreshIdentityToken: _grpc.UnaryUnaryMultiCallable[_issuer_pb2.RefreshIdentityTokenRequest, _issuer_pb2.RefreshIdentityTokenResponse]
     """Exchanges a valid, unexpired identity token for a fresh one with the same subject. The
     current token authenticates the call when no client certificate identifies the caller.
-    Errors: UNAUTHENTICATED when `current_token` is invalid or expired; PERMISSION_DENIED when
-    the policy no longer enables identity tokens for the subject.
+    Errors: UNAUTHENTICATED when `current_token` is malformed, invalid, expired or does not
+    assert `identifier`; PERMISSION_DENIED when the policy no longer enables identity tokens for
+    the subject.
     """
     VerifyToken: _grpc.UnaryUnaryMultiCallable[_issuer_pb2.VerifyTokenRequest, _issuer_pb2.VerifyTokenResponse]
     """Verifies a token for exactly (subject, resource, operation[, domain]) with this issuer's
-    keys. A refused token is a normal answer (`valid = false`), not an RPC error.
+    keys. A refused token, malformed ones included, is a normal answer (`valid = false` with a
+    reason), not an RPC error.
     Errors: INVALID_ARGUMENT when token, subject, resource or operation is empty.
     """
     VerifyServiceChainToken: _grpc.UnaryUnaryMultiCallable[_issuer_pb2.VerifyServiceChainTokenRequest, _issuer_pb2.VerifyServiceChainTokenResponse]
@@ -96,7 +98,7 @@ class IssuerAsyncStub(IssuerStub):
       certificate that matches no client, or an invalid or expired identity token.
     - FAILED_PRECONDITION: no policy snapshot is loaded yet.
     - INVALID_ARGUMENT: a required field is empty or malformed.
-    - UNAVAILABLE: the server is shutting down.
+    - UNAVAILABLE: the server is shutting down, or a token check hit its run limits (retry).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -116,12 +118,14 @@ class IssuerAsyncStub(IssuerStub):
     RefreshIdentityToken: _aio.UnaryUnaryMultiCallable[_issuer_pb2.RefreshIdentityTokenRequest, _issuer_pb2.RefreshIdentityTokenResponse]  # type: ignore[assignment]
     """Exchanges a valid, unexpired identity token for a fresh one with the same subject. The
     current token authenticates the call when no client certificate identifies the caller.
-    Errors: UNAUTHENTICATED when `current_token` is invalid or expired; PERMISSION_DENIED when
-    the policy no longer enables identity tokens for the subject.
+    Errors: UNAUTHENTICATED when `current_token` is malformed, invalid, expired or does not
+    assert `identifier`; PERMISSION_DENIED when the policy no longer enables identity tokens for
+    the subject.
     """
     VerifyToken: _aio.UnaryUnaryMultiCallable[_issuer_pb2.VerifyTokenRequest, _issuer_pb2.VerifyTokenResponse]  # type: ignore[assignment]
     """Verifies a token for exactly (subject, resource, operation[, domain]) with this issuer's
-    keys. A refused token is a normal answer (`valid = false`), not an RPC error.
+    keys. A refused token, malformed ones included, is a normal answer (`valid = false` with a
+    reason), not an RPC error.
     Errors: INVALID_ARGUMENT when token, subject, resource or operation is empty.
     """
     VerifyServiceChainToken: _aio.UnaryUnaryMultiCallable[_issuer_pb2.VerifyServiceChainTokenRequest, _issuer_pb2.VerifyServiceChainTokenResponse]  # type: ignore[assignment]
@@ -148,7 +152,7 @@ class IssuerServicer(metaclass=_abc_1.ABCMeta):
       certificate that matches no client, or an invalid or expired identity token.
     - FAILED_PRECONDITION: no policy snapshot is loaded yet.
     - INVALID_ARGUMENT: a required field is empty or malformed.
-    - UNAVAILABLE: the server is shutting down.
+    - UNAVAILABLE: the server is shutting down, or a token check hit its run limits (retry).
     """
 
     @_abc_1.abstractmethod
@@ -184,8 +188,9 @@ class IssuerServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_issuer_pb2.RefreshIdentityTokenResponse, _abc.Awaitable[_issuer_pb2.RefreshIdentityTokenResponse]]:
         """Exchanges a valid, unexpired identity token for a fresh one with the same subject. The
         current token authenticates the call when no client certificate identifies the caller.
-        Errors: UNAUTHENTICATED when `current_token` is invalid or expired; PERMISSION_DENIED when
-        the policy no longer enables identity tokens for the subject.
+        Errors: UNAUTHENTICATED when `current_token` is malformed, invalid, expired or does not
+        assert `identifier`; PERMISSION_DENIED when the policy no longer enables identity tokens for
+        the subject.
         """
 
     @_abc_1.abstractmethod
@@ -195,7 +200,8 @@ class IssuerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_issuer_pb2.VerifyTokenResponse, _abc.Awaitable[_issuer_pb2.VerifyTokenResponse]]:
         """Verifies a token for exactly (subject, resource, operation[, domain]) with this issuer's
-        keys. A refused token is a normal answer (`valid = false`), not an RPC error.
+        keys. A refused token, malformed ones included, is a normal answer (`valid = false` with a
+        reason), not an RPC error.
         Errors: INVALID_ARGUMENT when token, subject, resource or operation is empty.
         """
 

@@ -76,6 +76,8 @@ class PolicySyncServicer:
         Snapshots are sent whole, in publication order; a subscriber that falls behind receives the
         latest one (intermediate snapshots may be skipped, never reordered).
         The stream stays open while no snapshot exists yet and sends the first one when it is made.
+        A snapshot grows with the policy (roughly 100 bytes per client grant plus the CA PEMs);
+        subscribers of large policies raise the channel's max receive size above gRPC's 4 MiB.
         Errors: UNAVAILABLE when the server shuts down (reconnect with backoff and resume by digest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -72,11 +72,12 @@ class SignerServicer:
     def SignToken(self, request, context):
         """Appends this signer's sign-off to `token`.
         Errors: INVALID_ARGUMENT for an empty field or a token that is not a biscuit;
-        PERMISSION_DENIED when the token is not from a trusted issuer, is expired, grants something
-        other than (resource, operation), or this signer's policy does not allow the caller that
-        operation (the message names subject, resource and operation); FAILED_PRECONDITION when no
-        policy snapshot is loaded yet, or the token does not require this signer's sign-off (or
-        already has it).
+        UNAUTHENTICATED when the token is refused (not signed by a trusted issuer key, expired, or
+        granting something other than (resource, operation)); PERMISSION_DENIED when this signer's
+        policy does not allow the caller that operation (the message names subject, resource and
+        operation); FAILED_PRECONDITION when no policy snapshot is loaded yet, or the token does not
+        require this signer's sign-off (or already has it); UNAVAILABLE when verification hit its
+        run limits (retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

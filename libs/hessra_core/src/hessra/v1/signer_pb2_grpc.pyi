@@ -48,11 +48,12 @@ class SignerStub:
     SignToken: _grpc.UnaryUnaryMultiCallable[_signer_pb2.SignTokenRequest, _signer_pb2.SignTokenResponse]
     """Appends this signer's sign-off to `token`.
     Errors: INVALID_ARGUMENT for an empty field or a token that is not a biscuit;
-    PERMISSION_DENIED when the token is not from a trusted issuer, is expired, grants something
-    other than (resource, operation), or this signer's policy does not allow the caller that
-    operation (the message names subject, resource and operation); FAILED_PRECONDITION when no
-    policy snapshot is loaded yet, or the token does not require this signer's sign-off (or
-    already has it).
+    UNAUTHENTICATED when the token is refused (not signed by a trusted issuer key, expired, or
+    granting something other than (resource, operation)); PERMISSION_DENIED when this signer's
+    policy does not allow the caller that operation (the message names subject, resource and
+    operation); FAILED_PRECONDITION when no policy snapshot is loaded yet, or the token does not
+    require this signer's sign-off (or already has it); UNAVAILABLE when verification hit its
+    run limits (retry).
     """
     GetPublicKey: _grpc.UnaryUnaryMultiCallable[_signer_pb2.GetPublicKeyRequest, _signer_pb2.GetPublicKeyResponse]
     """Returns the key this signer signs with, for configuring `required_signers`. Callable by any
@@ -77,11 +78,12 @@ class SignerAsyncStub(SignerStub):
     SignToken: _aio.UnaryUnaryMultiCallable[_signer_pb2.SignTokenRequest, _signer_pb2.SignTokenResponse]  # type: ignore[assignment]
     """Appends this signer's sign-off to `token`.
     Errors: INVALID_ARGUMENT for an empty field or a token that is not a biscuit;
-    PERMISSION_DENIED when the token is not from a trusted issuer, is expired, grants something
-    other than (resource, operation), or this signer's policy does not allow the caller that
-    operation (the message names subject, resource and operation); FAILED_PRECONDITION when no
-    policy snapshot is loaded yet, or the token does not require this signer's sign-off (or
-    already has it).
+    UNAUTHENTICATED when the token is refused (not signed by a trusted issuer key, expired, or
+    granting something other than (resource, operation)); PERMISSION_DENIED when this signer's
+    policy does not allow the caller that operation (the message names subject, resource and
+    operation); FAILED_PRECONDITION when no policy snapshot is loaded yet, or the token does not
+    require this signer's sign-off (or already has it); UNAVAILABLE when verification hit its
+    run limits (retry).
     """
     GetPublicKey: _aio.UnaryUnaryMultiCallable[_signer_pb2.GetPublicKeyRequest, _signer_pb2.GetPublicKeyResponse]  # type: ignore[assignment]
     """Returns the key this signer signs with, for configuring `required_signers`. Callable by any
@@ -109,11 +111,12 @@ class SignerServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_signer_pb2.SignTokenResponse, _abc.Awaitable[_signer_pb2.SignTokenResponse]]:
         """Appends this signer's sign-off to `token`.
         Errors: INVALID_ARGUMENT for an empty field or a token that is not a biscuit;
-        PERMISSION_DENIED when the token is not from a trusted issuer, is expired, grants something
-        other than (resource, operation), or this signer's policy does not allow the caller that
-        operation (the message names subject, resource and operation); FAILED_PRECONDITION when no
-        policy snapshot is loaded yet, or the token does not require this signer's sign-off (or
-        already has it).
+        UNAUTHENTICATED when the token is refused (not signed by a trusted issuer key, expired, or
+        granting something other than (resource, operation)); PERMISSION_DENIED when this signer's
+        policy does not allow the caller that operation (the message names subject, resource and
+        operation); FAILED_PRECONDITION when no policy snapshot is loaded yet, or the token does not
+        require this signer's sign-off (or already has it); UNAVAILABLE when verification hit its
+        run limits (retry).
         """
 
     @_abc_1.abstractmethod
