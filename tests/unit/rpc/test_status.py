@@ -13,6 +13,8 @@ CASES = [
     (errors.PermissionDeniedError("denied"), grpc.StatusCode.PERMISSION_DENIED),
     (errors.NotReadyError("no snapshot"), grpc.StatusCode.FAILED_PRECONDITION),
     (errors.SignerNotRequiredError("not needed"), grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.InvalidRequestError("resource is empty"), grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.PreconditionError("no chain"), grpc.StatusCode.FAILED_PRECONDITION),
     (errors.MalformedTokenError("bad base64"), grpc.StatusCode.INVALID_ARGUMENT),
     (errors.RunLimitError("time limit"), grpc.StatusCode.UNAVAILABLE),
     (errors.TokenExpiredError(datetime(2026, 1, 1, tzinfo=UTC)), grpc.StatusCode.UNAUTHENTICATED),

@@ -34,7 +34,9 @@ with ``raise ... from exc``, so callers only ever see this tree.
     ├── NotReadyError                  no policy snapshot loaded yet
     ├── SignerNotRequiredError         a signer was asked to sign a token that does not need it
     ├── SourceError                    a policy source (git, directory) could not be read
-    └── SnapshotFileError              a persisted snapshot file is truncated or corrupt
+    ├── SnapshotFileError              a persisted snapshot file is truncated or corrupt
+    ├── InvalidRequestError            a request field is missing or malformed
+    └── PreconditionError              the request is valid but the current state cannot serve it
 """
 
 from __future__ import annotations
@@ -197,6 +199,19 @@ class SignerNotRequiredError(HessraError):
     reason = "signer_not_required"
 
 
+class InvalidRequestError(HessraError):
+    """A request field is missing or malformed (an empty resource, an unknown component)."""
+
+    reason = "invalid_argument"
+
+
+class PreconditionError(HessraError):
+    """The request is well-formed but the current state cannot serve it (e.g. the resource
+    has no service chain in the current policy)."""
+
+    reason = "failed_precondition"
+
+
 class SourceError(HessraError):
     """Fetching a policy revision failed. Messages are scrubbed of credentials."""
 
@@ -216,6 +231,7 @@ __all__ = [
     "DomainMismatchError",
     "HessraError",
     "IdentityMismatchError",
+    "InvalidRequestError",
     "KeyFormatError",
     "MalformedTokenError",
     "MissingAttestationError",
@@ -224,6 +240,7 @@ __all__ = [
     "OperationMismatchError",
     "PermissionDeniedError",
     "PolicyError",
+    "PreconditionError",
     "ResourceMismatchError",
     "RightMismatchError",
     "RunLimitError",

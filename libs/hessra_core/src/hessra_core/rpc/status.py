@@ -23,6 +23,8 @@ _CODES: tuple[tuple[type[errors.HessraError], grpc.StatusCode], ...] = (
     (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (errors.NotReadyError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.SignerNotRequiredError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.PreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     # A malformed token is a malformed argument; any other refused token is a
     # credential that does not authenticate the caller for this request.
     (errors.MalformedTokenError, grpc.StatusCode.INVALID_ARGUMENT),
