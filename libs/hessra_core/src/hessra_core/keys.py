@@ -268,10 +268,12 @@ class KeySet(Mapping[int, PublicKey]):
     key order.
     """
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_hash", "_keys")
 
     def __init__(self, keys: Mapping[int, PublicKey]) -> None:
         self._keys = dict(keys)
+        # Verified tokens are cached per key set, so hashing must be cheap.
+        self._hash = hash(frozenset(self._keys.items()))
 
     @classmethod
     def of(cls, *keys: PublicKey | str) -> KeySet:
@@ -294,7 +296,7 @@ class KeySet(Mapping[int, PublicKey]):
         return len(self._keys)
 
     def __hash__(self) -> int:
-        return hash(frozenset(self._keys))
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, KeySet):

@@ -1,0 +1,99 @@
+"""Running the authorizer: the verifier's facts, its one allow policy, and the limits.
+
+Everything constant (policies, rules) is parsed once at import. Request facts
+are parsed once per distinct value and cached: parsing Datalog costs more than
+evaluating it for a token this small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from hessra_core.errors import TokenError
+from hessra_core.keys import PublicKey
+from hessra_core.tokens._biscuit import biscuit
+from hessra_core.tokens._errors import Context, evaluation_failure
+from hessra_core.tokens._load import LoadedToken
+from hessra_core.tokens.limits import DEFAULT_LIMITS, RunLimits
+
+# The only way an authorization token verifies: it grants exactly the triple
+# the verifier asked about. Hessra's verifier says `allow if true` and relies on
+# the token's own check, which older tokens do not carry.
+RIGHT_POLICY = biscuit.Policy(
+    "allow if subject($s), resource($r), operation($o), right($s, $r, $o)"
+)
+
+# Capability mode: the subject is whoever the token grants this action to.
+CAPABILITY_SUBJECT = biscuit.Rule("subject($s) <- right($s, $r, $o), resource($r), operation($o)")
+
+# An identity token verifies for an actor its subject covers, even if the
+# token itself forgot the actor check.
+IDENTITY_POLICY = biscuit.Policy(
+    'allow if subject($s), actor($a), $a == $s || $a.starts_with($s + ":")'
+)
+
+
+@lru_cache(maxsize=8192)
+def fact(name: str, value: str | int) -> Any:
+    # `name` is always one of our literal predicate names, never user input.
+    return biscuit.Fact(f"{name}({{v}})", {"v": value})
+
+
+@lru_cache(maxsize=1024)
+def node_check(resource: str, component: str, key: PublicKey) -> Any:
+    return biscuit.Check(
+        "check if node({resource}, {component}) trusting authority, {node_key}",
+        {"resource": resource, "component": component},
+        {"node_key": key.to_biscuit()},
+    )
+
+
+def require_str(**values: object) -> None:
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+
+
+def authorize(
+    loaded: LoadedToken,
+    facts: Iterable[Any],
+    policy: Any,
+    ctx: Context,
+    *,
+    rules: Iterable[Any] = (),
+    checks: Iterable[Any] = (),
+    limits: RunLimits = DEFAULT_LIMITS,
+) -> Any:
+    """Evaluate the token; return the authorizer on success, raise a TokenError otherwise."""
+    builder = biscuit.AuthorizerBuilder()
+    for f in facts:
+        builder.add_fact(f)
+    for r in rules:
+        builder.add_rule(r)
+    for c in checks:
+        builder.add_check(c)
+    builder.add_policy(policy)
+    limits.apply(builder)
+    authorizer = None
+    try:
+        authorizer = builder.build(loaded.biscuit)
+        authorizer.authorize()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # fail closed on anything biscuit raises, panics included
+        error: TokenError = evaluation_failure(exc, ctx, authorizer)
+        raise error from exc
+    return authorizer
+
+
+__all__ = [
+    "CAPABILITY_SUBJECT",
+    "IDENTITY_POLICY",
+    "RIGHT_POLICY",
+    "authorize",
+    "fact",
+    "node_check",
+    "require_str",
+]
