@@ -11,4 +11,8 @@ def main() -> None:
     """Hessra: short-lived Biscuit authorization tokens with GitOps policy."""
 
 
+from hessra.cli.policy import policy as _policy  # noqa: E402 (registered after main exists)
+
+main.add_command(_policy)
+
 __all__ = ["main"]
