@@ -23,8 +23,12 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hessra_core.errors import SnapshotFileError
+
+if TYPE_CHECKING:
+    from hessra_core.policy.snapshot import Snapshot
 
 MAGIC = b"HESSRA-SNAPSHOT 1\n"
 _DIGEST_PREFIX = b"sha256:"
@@ -103,4 +107,43 @@ def read_snapshot_file(path: Path) -> bytes | None:
     return decode(data, source=str(path))
 
 
-__all__ = ["MAGIC", "decode", "encode", "read_snapshot_file", "write_atomic", "write_snapshot_file"]
+def decode_snapshot(payload: bytes, *, source: str = "snapshot") -> Snapshot:
+    """A ``Snapshot`` from serialized PolicySnapshot bytes, its digest recomputed.
+
+    Raises ``SnapshotFileError`` for bytes that are not a PolicySnapshot and
+    ``PolicyError`` for a snapshot whose digest does not match its content.
+    """
+    from google.protobuf.message import DecodeError
+
+    from hessra.v1 import policy_pb2
+    from hessra_core.policy.snapshot import Snapshot
+
+    try:
+        message = policy_pb2.PolicySnapshot.FromString(payload)
+    except DecodeError as exc:
+        raise SnapshotFileError(f"{source}: not a PolicySnapshot ({exc})") from None
+    return Snapshot.from_proto(message)
+
+
+def load_snapshot(path: Path) -> Snapshot | None:
+    """The snapshot persisted at ``path``, ``None`` if there is none; raises if damaged."""
+    payload = read_snapshot_file(path)
+    return None if payload is None else decode_snapshot(payload, source=str(path))
+
+
+def save_snapshot(path: Path, snapshot: Snapshot) -> None:
+    """Persist ``snapshot`` atomically (blocking: call it off the event loop)."""
+    write_snapshot_file(path, snapshot.to_proto().SerializeToString())
+
+
+__all__ = [
+    "MAGIC",
+    "decode",
+    "decode_snapshot",
+    "encode",
+    "load_snapshot",
+    "read_snapshot_file",
+    "save_snapshot",
+    "write_atomic",
+    "write_snapshot_file",
+]

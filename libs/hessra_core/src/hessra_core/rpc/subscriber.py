@@ -1,0 +1,225 @@
+"""Follow policy-sync's snapshots: what every issuer and signer runs to stay current.
+
+:class:`SnapshotSubscriber` keeps a ``WatchSnapshots`` stream open to policy-sync.
+On each snapshot it recomputes the digest (``Snapshot.from_proto``), persists the
+bytes atomically (``hessra_core.snapshot_file``), swaps ``current`` with a single
+reference assignment and calls the listeners. When the stream breaks it reconnects
+with exponential backoff and full jitter, sending the digest it holds so an
+unchanged policy is not sent again. At start it loads the persisted copy, so a
+service restarts into service while policy-sync is unreachable.
+
+Usage::
+
+    creds = grpc.ssl_channel_credentials(ca_pem, key_pem, cert_pem)
+    subscriber = SnapshotSubscriber(
+        "policy-sync:50053", creds, state_dir / "snapshot.bin",
+        on_snapshot=lambda snap: log.info("policy", revision=snap.revision),
+    )
+    await subscriber.start()
+    snapshot = subscriber.current        # None until one is loaded or received
+    ...
+    await subscriber.stop()
+
+A snapshot that fails its digest check is logged and dropped; the previous one
+keeps serving. Listener exceptions are logged and never stop the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import structlog
+
+from hessra.v1 import policy_pb2, policy_pb2_grpc
+from hessra_core.errors import HessraError
+from hessra_core.policy.snapshot import Snapshot
+from hessra_core.snapshot_file import decode_snapshot, read_snapshot_file, write_snapshot_file
+
+_log = structlog.get_logger("hessra.rpc.subscriber")
+
+# Large policies (many CA certificates, many clients) exceed gRPC's 4 MiB default.
+DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_receive_message_length", 64 << 20),
+)
+
+Listener = Callable[[Snapshot], None]
+
+
+class SnapshotSubscriber:
+    """Holds the latest policy snapshot from policy-sync; see the module docstring."""
+
+    def __init__(
+        self,
+        target: str,
+        credentials: grpc.ChannelCredentials | None,
+        persist_path: Path | None = None,
+        on_snapshot: Listener | None = None,
+        *,
+        name: str = "",
+        backoff_initial: float = 0.1,
+        backoff_max: float = 10.0,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self._target = target
+        self._credentials = credentials
+        self._persist_path = Path(persist_path) if persist_path is not None else None
+        self._listeners: list[Listener] = [on_snapshot] if on_snapshot is not None else []
+        self._name = name
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._options = (*DEFAULT_CHANNEL_OPTIONS, *channel_options)
+        self._current: Snapshot | None = None
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.received = 0
+        self.reconnects = 0
+
+    # --- what services read ---------------------------------------------------------------
+
+    @property
+    def current(self) -> Snapshot | None:
+        """The snapshot being served now, or None before the first one."""
+        return self._current
+
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the serving snapshot, or ``""`` before the first one."""
+        current = self._current
+        return current.digest if current is not None else ""
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def wait_for(self, digest: str | None = None) -> Snapshot:
+        """Wait until a snapshot (with ``digest``, if given) is serving.
+
+        Bound it with ``asyncio.timeout``; it waits forever otherwise.
+        """
+        while True:
+            changed = self._changed
+            current = self._current
+            if current is not None and (digest is None or current.digest == digest):
+                return current
+            await changed.wait()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the persisted copy (if any), then follow policy-sync in the background."""
+        if self._persist_path is not None and self._current is None:
+            restored = await asyncio.to_thread(self._load_persisted, self._persist_path)
+            if restored is not None:
+                self._swap(restored)
+        self._task = asyncio.create_task(self._follow(), name=f"snapshot-subscriber {self._target}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.connected = False
+
+    # --- internals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _load_persisted(path: Path) -> Snapshot | None:
+        try:
+            payload = read_snapshot_file(path)
+            if payload is None:
+                return None
+            snapshot = decode_snapshot(payload, source=str(path))
+        except HessraError as exc:
+            _log.error(
+                "persisted_snapshot_ignored", path=str(path), reason=exc.reason, error=exc.message
+            )
+            return None
+        _log.info(
+            "persisted_snapshot_loaded",
+            path=str(path),
+            revision=snapshot.revision,
+            digest=snapshot.digest,
+        )
+        return snapshot
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self._credentials is None:
+            return grpc.aio.insecure_channel(self._target, options=self._options)
+        return grpc.aio.secure_channel(self._target, self._credentials, options=self._options)
+
+    def _delay(self, attempt: int) -> float:
+        ceiling = min(self._backoff_max, self._backoff_initial * (2**attempt))
+        # Full jitter: many subscribers reconnecting after a restart spread out.
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (not security)
+
+    async def _follow(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with self._channel() as channel:
+                    stub = policy_pb2_grpc.PolicySyncStub(channel)
+                    request = policy_pb2.WatchSnapshotsRequest(
+                        known_digest=self.digest, subscriber=self._name
+                    )
+                    call = stub.WatchSnapshots(request)
+                    await call.wait_for_connection()
+                    self.connected = True
+                    attempt = 0
+                    _log.info("subscribed", target=self._target, known_digest=self.digest)
+                    async for response in call:
+                        await self._receive(response.snapshot)
+                    _log.info("stream_ended", target=self._target)
+            except grpc.aio.AioRpcError as exc:
+                _log.warning(
+                    "subscription_failed",
+                    target=self._target,
+                    code=exc.code().name,
+                    detail=exc.details(),
+                )
+            except Exception:  # a bug must not end the subscription for good
+                _log.exception("subscription_crashed", target=self._target)
+            finally:
+                self.connected = False
+            delay = self._delay(attempt)
+            attempt += 1
+            self.reconnects += 1
+            await asyncio.sleep(delay)
+
+    async def _receive(self, message: policy_pb2.PolicySnapshot) -> None:
+        try:
+            snapshot = Snapshot.from_proto(message)
+        except HessraError as exc:
+            _log.error("snapshot_rejected", reason=exc.reason, error=exc.message)
+            return
+        if self._persist_path is not None:
+            try:
+                await asyncio.to_thread(
+                    write_snapshot_file, self._persist_path, message.SerializeToString()
+                )
+            except OSError as exc:
+                # Serving the new policy matters more than keeping a copy; say so loudly.
+                _log.error("snapshot_persist_failed", path=str(self._persist_path), error=str(exc))
+        self.received += 1
+        self._swap(snapshot)
+        _log.info("snapshot_received", revision=snapshot.revision, digest=snapshot.digest)
+
+    def _swap(self, snapshot: Snapshot) -> None:
+        self._current = snapshot  # the one assignment readers observe
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        for listener in self._listeners:
+            try:
+                listener(snapshot)
+            except Exception:
+                _log.exception("snapshot_listener_failed")
+
+
+__all__ = ["SnapshotSubscriber"]

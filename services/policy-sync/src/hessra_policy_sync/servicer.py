@@ -1,0 +1,199 @@
+"""The PolicySync gRPC service: a thin adapter over the hub, the status and the queue.
+
+Errors are raised from ``hessra_core.errors``; the shared interceptor maps them to
+status codes (``hessra_core.rpc.status``) and writes the one log line per RPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+import grpc
+from cryptography import x509
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hessra.v1 import common_pb2, policy_pb2, policy_pb2_grpc
+from hessra_core.errors import NotReadyError, PermissionDeniedError
+from hessra_core.rpc import annotate, peer_certificate
+from hessra_policy_sync.hub import SnapshotHub
+from hessra_policy_sync.metrics import PolicySyncMetrics
+from hessra_policy_sync.reconcile import Outcome
+from hessra_policy_sync.status import Condition, ReconcileFailure, StatusView, Step
+
+_STEPS = {
+    Step.FETCH: policy_pb2.ReconcileError.FETCH,
+    Step.VALIDATE: policy_pb2.ReconcileError.VALIDATE,
+    Step.COMPILE: policy_pb2.ReconcileError.COMPILE,
+    Step.PUBLISH: policy_pb2.ReconcileError.PUBLISH,
+}
+
+
+def _ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def diagnostic_pb(diagnostic: Any) -> common_pb2.Diagnostic:
+    severity = str(getattr(diagnostic, "severity", "error"))
+    msg = common_pb2.Diagnostic(
+        path=str(getattr(diagnostic, "path", "")),
+        line=max(0, int(getattr(diagnostic, "line", 0) or 0)),
+        column=max(0, int(getattr(diagnostic, "column", 0) or 0)),
+        severity=(
+            common_pb2.Diagnostic.WARNING
+            if severity.lower().endswith("warning")
+            else common_pb2.Diagnostic.ERROR
+        ),
+        message=str(getattr(diagnostic, "message", diagnostic)),
+    )
+    hint = getattr(diagnostic, "hint", None)
+    if hint:
+        msg.hint = str(hint)
+    return msg
+
+
+def failure_pb(failure: ReconcileFailure) -> policy_pb2.ReconcileError:
+    return policy_pb2.ReconcileError(
+        step=_STEPS[failure.step],
+        revision=failure.revision,
+        message=failure.message,
+        diagnostics=[diagnostic_pb(d) for d in failure.diagnostics],
+        occurred_at=_ts(failure.occurred_at),
+    )
+
+
+def condition_pb(condition: Condition) -> policy_pb2.Condition:
+    return policy_pb2.Condition(
+        type=condition.type,
+        status=condition.status,
+        reason=condition.reason,
+        message=condition.message,
+        last_transition_time=_ts(condition.last_transition_time),
+    )
+
+
+def status_pb(view: StatusView, subscribers: int) -> policy_pb2.GetStatusResponse:
+    return policy_pb2.GetStatusResponse(
+        source=view.source,
+        branch=view.branch,
+        serving_revision=view.serving_revision,
+        serving_digest=view.serving_digest,
+        serving_since=_ts(view.serving_since),
+        last_fetch_time=_ts(view.last_fetch_time),
+        last_fetch_revision=view.last_fetch_revision,
+        last_attempt_time=_ts(view.last_attempt_time),
+        last_error=failure_pb(view.last_error) if view.last_error else None,
+        conditions=[condition_pb(c) for c in view.conditions],
+        subscriber_count=subscribers,
+    )
+
+
+def presented_names(cert: x509.Certificate) -> set[str]:
+    """Every SAN value of a client certificate (URI, DNS, e-mail, IP)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    names: set[str] = set()
+    for kind in (x509.UniformResourceIdentifier, x509.DNSName, x509.RFC822Name):
+        names.update(str(v) for v in san.get_values_for_type(kind))
+    names.update(str(ipaddress.ip_address(ip)) for ip in san.get_values_for_type(x509.IPAddress))
+    return names
+
+
+class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
+    def __init__(
+        self,
+        *,
+        hub: SnapshotHub,
+        status: Callable[[], StatusView],
+        resync: Callable[[], asyncio.Future[Outcome]],
+        metrics: PolicySyncMetrics,
+        resync_allowed: frozenset[str],
+        plaintext: bool = False,
+    ) -> None:
+        self._hub = hub
+        self._status = status
+        self._resync = resync
+        self._metrics = metrics
+        self._resync_allowed = resync_allowed
+        self._plaintext = plaintext
+        self._subscribers = 0
+
+    @property
+    def subscribers(self) -> int:
+        return self._subscribers
+
+    async def WatchSnapshots(
+        self, request: policy_pb2.WatchSnapshotsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[policy_pb2.WatchSnapshotsResponse]:
+        annotate(subscriber=request.subscriber[:100], known_digest=request.known_digest[:80])
+        self._subscribers += 1
+        self._metrics.subscribers.set(self._subscribers)
+        sent = 0
+        try:
+            # Headers now, not with the first snapshot: a subscriber that already holds the
+            # serving digest learns at once that it is connected.
+            await context.send_initial_metadata(())
+            async for snapshot in self._hub.watch(request.known_digest):
+                sent += 1
+                annotate(revision=snapshot.revision, sent=sent)
+                yield policy_pb2.WatchSnapshotsResponse(snapshot=snapshot.to_proto())
+        finally:
+            self._subscribers -= 1
+            self._metrics.subscribers.set(self._subscribers)
+
+    async def GetSnapshot(
+        self, request: policy_pb2.GetSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.GetSnapshotResponse:
+        snapshot = self._hub.current
+        if snapshot is None:
+            raise NotReadyError("no good policy snapshot has been made yet")
+        annotate(revision=snapshot.revision)
+        return policy_pb2.GetSnapshotResponse(snapshot=snapshot.to_proto())
+
+    async def GetStatus(
+        self, request: policy_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.GetStatusResponse:
+        view = self._status()
+        annotate(revision=view.serving_revision)
+        return status_pb(view, self._subscribers)
+
+    async def Resync(
+        self, request: policy_pb2.ResyncRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.ResyncResponse:
+        annotate(resync_reason=request.reason[:200])
+        self._authorize_resync(context)
+        # shield: a caller's deadline must not cancel the reconcile other callers share.
+        outcome = await asyncio.shield(self._resync())
+        annotate(revision=outcome.revision, result=outcome.result)
+        return policy_pb2.ResyncResponse(
+            accepted=True,
+            revision=outcome.revision,
+            changed=outcome.changed,
+            error=failure_pb(outcome.error) if outcome.error else None,
+        )
+
+    def _authorize_resync(self, context: grpc.aio.ServicerContext) -> None:
+        cert = peer_certificate(context)
+        if cert is None:
+            raise PermissionDeniedError(
+                "Resync needs a client certificate naming an identity in server.resync_allowed"
+            )
+        names = presented_names(cert)
+        if not names & self._resync_allowed:
+            shown = ", ".join(sorted(names)) or "no SAN"
+            raise PermissionDeniedError(
+                f"caller ({shown}) may not call Resync: not listed in server.resync_allowed"
+            )
+        annotate(decision="allow")
+
+
+__all__ = ["PolicySyncServicer", "diagnostic_pb", "presented_names", "status_pb"]
