@@ -11,7 +11,7 @@ module only adds what a database needs around it:
   (``statement_timestamp()``), like ``now()``, and identical calls inside one statement
   are answered from a small memo: an RLS policy calls us once per row with the same token;
 * a token is attacker input: whatever is wrong with it, the answer is ``false``, and the
-  reason goes to the server log at DEBUG1 (never the token). Configuration problems (no
+  reason is reported at DEBUG2 (never the token). Configuration problems (no
   default key, unknown key name, malformed ``service_nodes``) are ERRORs, because
   silently showing no rows would hide a broken setup.
 
@@ -33,6 +33,13 @@ from hessra_core.keys import PublicKey
 EXTENSION_VERSION: Final = "0.1.0"
 GD_KEY: Final = "hessra_authz.runtime"
 
+# SQLSTATEs of the ERRORs raised here, so callers can tell them apart.
+INVALID_PARAMETER_VALUE: Final = "22023"
+NULL_VALUE_NOT_ALLOWED: Final = "22004"
+UNDEFINED_OBJECT: Final = "42704"
+NOT_IN_PREREQUISITE_STATE: Final = "55000"
+DATA_CORRUPTED: Final = "XX001"
+
 # Bounded caches: a backend lives long, keys and chains rarely change, and an attacker
 # can send arbitrarily many distinct tokens, so nothing here may grow without limit.
 _MAX_PARSED = 64
@@ -40,7 +47,7 @@ _MAX_MEMO = 256
 
 _KEY_SQL = (
     "SELECT k.public_key, "
-    "pg_catalog.extract(epoch FROM pg_catalog.statement_timestamp())::pg_catalog.float8 AS now "
+    "pg_catalog.date_part('epoch', pg_catalog.statement_timestamp()) AS now "
     "FROM (VALUES (1)) AS one(x) LEFT JOIN hessra_authz.public_keys AS k ON {cond}"
 )
 _DEFAULT_KEY_SQL = _KEY_SQL.format(cond="k.is_default")
@@ -111,6 +118,11 @@ class Runtime:
         self._require(service_nodes=service_nodes)
         assert service_nodes is not None
         chain = self._parse_chain(service_nodes)
+        if component is not None and all(n.component != component for n in chain):
+            self._error(
+                f"hessra_authz: component {component!r} is not in service_nodes",
+                INVALID_PARAMETER_VALUE,
+            )
         if not token or subject is None or resource is None or op is None:
             return False
         key_text, now = self._stored_key(key_name)
@@ -197,9 +209,10 @@ class Runtime:
         if key_name is None:
             self._error(
                 "hessra_authz: no default public key is configured",
+                NOT_IN_PREREQUISITE_STATE,
                 hint="Add one with hessra_authz.add_public_key(name, key, true).",
             )
-        self._error(f"hessra_authz: no public key found with name: {key_name}")
+        self._error(f"hessra_authz: no public key found with name: {key_name}", UNDEFINED_OBJECT)
 
     def add_public_key(self, key_name: str, public_key: str, is_default: bool) -> int:
         self._require(key_name=key_name, public_key=public_key, is_default=is_default)
@@ -234,7 +247,7 @@ class Runtime:
         try:
             PublicKey.parse(public_key)
         except KeyFormatError as exc:
-            self._error(f"hessra_authz: invalid public key format: {exc}")
+            self._error(f"hessra_authz: invalid public key format: {exc}", INVALID_PARAMETER_VALUE)
 
     def _parse_key(self, key_text: str) -> PublicKey:
         key = self._keys.get(key_text)
@@ -242,7 +255,7 @@ class Runtime:
             try:
                 key = PublicKey.parse(key_text)
             except KeyFormatError as exc:  # only if someone bypassed add/update_public_key
-                self._error(f"hessra_authz: stored public key is invalid: {exc}")
+                self._error(f"hessra_authz: stored public key is invalid: {exc}", DATA_CORRUPTED)
             if len(self._keys) >= _MAX_PARSED:
                 self._keys.clear()
             self._keys[key_text] = key
@@ -277,7 +290,10 @@ class Runtime:
     def get_service_chain(self, service_name: str) -> str:
         rows = self._plpy.execute(self._plan("get_chain", _CHAIN_SQL, ["text"]), [service_name])
         if len(rows) == 0:
-            self._error(f"hessra_authz: no service chain found with name: {service_name}")
+            self._error(
+                f"hessra_authz: no service chain found with name: {service_name}",
+                UNDEFINED_OBJECT,
+            )
         return str(rows[0]["nodes"])
 
     def _parse_chain(self, service_nodes: str) -> tuple[tokens.ServiceNode, ...]:
@@ -288,6 +304,7 @@ class Runtime:
             if problems:
                 self._error(
                     "hessra_authz: invalid service_nodes: " + "; ".join(problems),
+                    INVALID_PARAMETER_VALUE,
                     hint='Expected [{"component": "...", "public_key": "ed25519/<hex>"}, ...].',
                 )
             if len(self._chains) >= _MAX_PARSED:
@@ -297,18 +314,18 @@ class Runtime:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _error(self, message: str, *, hint: str | None = None) -> NoReturn:
+    def _error(self, message: str, sqlstate: str, *, hint: str | None = None) -> NoReturn:
         """Raise a PostgreSQL ERROR (``plpy.error`` raises; the assert tells type checkers)."""
         if hint is None:
-            self._plpy.error(message)
+            self._plpy.error(message, sqlstate=sqlstate)
         else:
-            self._plpy.error(message, hint=hint)
+            self._plpy.error(message, sqlstate=sqlstate, hint=hint)
         raise AssertionError("plpy.error returned")  # pragma: no cover
 
     def _require(self, **values: object) -> None:
         for name, value in values.items():
             if value is None:
-                self._error(f"hessra_authz: {name} must not be NULL")
+                self._error(f"hessra_authz: {name} must not be NULL", NULL_VALUE_NOT_ALLOWED)
 
     def _plan(self, name: str, sql: str, types: Sequence[str]) -> Any:
         plan = self._plans.get(name)
@@ -348,9 +365,14 @@ def parse_service_nodes(text: str, problems: list[str]) -> tuple[tokens.ServiceN
             problems.append(f"{where}.public_key: expected a string")
             continue
         try:
-            nodes.append(tokens.ServiceNode(component, PublicKey.parse(key_text)))
+            key = PublicKey.parse(key_text)
         except KeyFormatError as exc:
             problems.append(f"{where}.public_key: {exc}")
+            continue
+        try:
+            nodes.append(tokens.ServiceNode(component, key))
+        except ValueError as exc:
+            problems.append(f"{where}.component: {exc}")
     return tuple(nodes)
 
 
@@ -370,7 +392,7 @@ _LOCK_KEY_SQL = (
 )
 _UPDATE_KEY_SQL = (
     "UPDATE hessra_authz.public_keys SET public_key = $2, "
-    "is_default = pg_catalog.coalesce($3, is_default), updated_at = pg_catalog.now() "
+    "is_default = COALESCE($3, is_default), updated_at = pg_catalog.now() "
     "WHERE key_name OPERATOR(pg_catalog.=) $1"
 )
 _DELETE_KEY_SQL = (
