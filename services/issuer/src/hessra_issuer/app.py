@@ -1,0 +1,196 @@
+"""Wiring of one issuer worker: keys, snapshot source, mTLS server, metrics.
+
+:class:`IssuerApp` is one worker process's worth of issuer; tests run it in-process.
+``hessra_issuer.supervisor`` runs several of them as OS processes sharing one port.
+
+Start-up order matters for readiness: the server starts NOT_SERVING, then the
+policy source delivers a snapshot (a compiled ``--policy-dir``, or policy-sync's
+stream, or the persisted copy when policy-sync is unreachable), and only then does
+gRPC health report SERVING. Until then every token request fails with
+FAILED_PRECONDITION ("no policy snapshot loaded yet").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import structlog
+
+from hessra.v1 import issuer_pb2, issuer_pb2_grpc
+from hessra_core.errors import ConfigError
+from hessra_core.keyring import Keyring
+from hessra_core.rpc import (
+    DynamicServerCredentials,
+    Listener,
+    ObservabilityInterceptor,
+    RunningServer,
+    serve_until_signalled,
+    start_server,
+)
+from hessra_core.snapshot_file import write_atomic
+from hessra_issuer import metrics
+from hessra_issuer.config import IssuerConfig
+from hessra_issuer.issuing import Issuing
+from hessra_issuer.policy_dir import PolicyDirSource
+from hessra_issuer.servicer import IssuerServicer
+from hessra_issuer.snapshot_holder import ServingState, SnapshotHolder
+
+_log = structlog.get_logger("hessra.issuer")
+
+ISSUER_SERVICE = issuer_pb2.DESCRIPTOR.services_by_name["Issuer"].full_name
+WORKER_PID_METADATA = "x-hessra-worker-pid"
+
+
+@dataclass
+class WorkerInfo:
+    """What a started worker reports (written to the port file)."""
+
+    pid: int
+    port: int
+    identity_port: int | None
+    metrics_port: int | None
+    index: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def write_port_file(
+    path: Path, port: int, identity_port: int | None, workers: list[WorkerInfo]
+) -> None:
+    info = {
+        "port": port,
+        "identity_port": identity_port,
+        "pids": [w.pid for w in workers],
+        "metrics_ports": [w.metrics_port for w in workers],
+    }
+    write_atomic(path, (json.dumps(info) + "\n").encode(), mode=0o644)
+
+
+class IssuerApp:
+    """One worker: ``await app.start()``, then ``await app.stop()`` (or ``run()``)."""
+
+    def __init__(self, config: IssuerConfig, *, worker_index: int = 0) -> None:
+        self.config = config
+        self.worker_index = worker_index
+        extra_ca = config.extra_client_ca_file.read_bytes() if config.extra_client_ca_file else b""
+        self.keyring = Keyring.load(
+            config.signing_key_files, config.verify_key_files, active_key_id=config.active_key_id
+        )
+        self.holder = SnapshotHolder(extra_ca)
+        self.running: RunningServer | None = None
+        self.metrics_port: int | None = None
+        self._source: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.running is not None, "start() first"
+        return self.running.ports["main"]
+
+    @property
+    def identity_port(self) -> int | None:
+        return self.running.ports.get("identity") if self.running else None
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            os.getpid(), self.port, self.identity_port, self.metrics_port, self.worker_index
+        )
+
+    def _listeners(self) -> list[Listener]:
+        cfg = self.config
+        mtls = DynamicServerCredentials(
+            cfg.cert_file, cfg.key_file, client_ca=lambda: self.holder.client_ca_pem
+        )
+        listeners = [Listener(cfg.listen, mtls.server_credentials(), "main")]
+        if cfg.identity_listen:
+            server_only = DynamicServerCredentials(
+                cfg.cert_file, cfg.key_file, require_client_auth=False
+            )
+            listeners.append(
+                Listener(cfg.identity_listen, server_only.server_credentials(), "identity")
+            )
+        return listeners
+
+    def _on_state(self, state: ServingState) -> None:
+        metrics.record_snapshot(state.revision, state.digest)
+        running, loop = self.running, self._loop
+        if running is not None and loop is not None and not running.serving:
+            # Sources may call from a thread; health is updated on the server's loop.
+            loop.call_soon_threadsafe(lambda: loop.create_task(running.set_serving(True)))
+
+    def apply_snapshot(self, snapshot: Any) -> bool:
+        """Serve ``snapshot`` now (what the policy sources call)."""
+        return self.holder.set(snapshot)
+
+    def _policy_source(self) -> Any:
+        cfg = self.config
+        if cfg.policy_dir is not None:
+            return PolicyDirSource(
+                cfg.policy_dir, self.apply_snapshot, interval=cfg.policy_poll_interval
+            )
+        from hessra_core.rpc.subscriber import SnapshotSubscriber
+
+        if not (cfg.sync_ca_file and cfg.sync_cert_file and cfg.sync_key_file and cfg.sync_target):
+            raise ConfigError(["policy.sync_* settings are incomplete"], source="issuer config")
+        credentials = grpc.ssl_channel_credentials(
+            cfg.sync_ca_file.read_bytes(),
+            cfg.sync_key_file.read_bytes(),
+            cfg.sync_cert_file.read_bytes(),
+        )
+        return SnapshotSubscriber(
+            cfg.sync_target, credentials, cfg.snapshot_file, self.apply_snapshot
+        )
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        servicer = IssuerServicer(self.holder, Issuing(self.keyring))
+        self.running = await start_server(
+            listeners=self._listeners(),
+            services=[(issuer_pb2_grpc.add_IssuerServicer_to_server, servicer)],
+            service_names=[ISSUER_SERVICE],
+            interceptors=[
+                ObservabilityInterceptor(
+                    trailing_metadata=[(WORKER_PID_METADATA, str(os.getpid()))]
+                )
+            ],
+        )
+        self.holder.on_change(self._on_state)
+        if self.config.metrics_port >= 0:
+            base = self.config.metrics_port
+            self.metrics_port = metrics.start_metrics_server(
+                base + self.worker_index if base else 0
+            )
+        self._source = self._policy_source()
+        await self._source.start()
+        _log.info(
+            "issuer_started",
+            port=self.port,
+            identity_port=self.identity_port,
+            metrics_port=self.metrics_port,
+            active_key_id=self.keyring.active_key_id,
+            worker=self.worker_index,
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._source is not None:
+            await self._source.stop()
+            self._source = None
+        if self.running is not None:
+            await self.running.stop(self.config.shutdown_grace if grace is None else grace)
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, shut down gracefully."""
+        await self.start()
+        assert self.running is not None
+        try:
+            await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
+        finally:
+            await self.stop(0)
+
+
+__all__ = ["ISSUER_SERVICE", "WORKER_PID_METADATA", "IssuerApp", "WorkerInfo", "write_port_file"]

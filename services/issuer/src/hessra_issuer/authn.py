@@ -1,0 +1,146 @@
+"""Who is calling: a verified client certificate, or an identity token.
+
+Two ways in, decided per request:
+
+- **Client certificate** (the mTLS listener). The TLS handshake already checked the
+  chain against the snapshot's ``[cacerts]`` (plus the optional deploy-time CA), but a
+  connection outlives policy changes, so every request re-verifies the chain against
+  the *current* snapshot with ``x509_identity.verify_chain`` (defense in depth: a CA
+  removed from policy stops working on open connections too). Successful checks are
+  cached per (certificate, snapshot digest) and the dates re-checked on every hit.
+- **Identity token**, as ``authorization: Bearer <token>`` metadata. On the mTLS
+  listener the transport still requires a client certificate, and the bearer token
+  selects the acting identity (a client with a cert may act as its delegate). On the
+  optional identity listener (``server.identity_listen``: server-authenticated TLS,
+  no client certificate requested) the token is the only credential. The actor is
+  the token's narrowest identity: ``base`` for a plain token, ``base:child`` for one
+  delegated to ``child``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+
+from hessra_core import x509_identity
+from hessra_core.errors import AuthenticationError, TokenError
+from hessra_core.keys import KeySet
+from hessra_core.x509_identity import PresentedIdentities
+from hessra_issuer.snapshot_holder import ServingState
+
+BEARER_PREFIX = "bearer "
+_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller. Exactly one of ``identities`` and ``actor`` is set."""
+
+    label: str
+    identities: PresentedIdentities | None = None
+    actor: str | None = None  # identity-token callers: base or base:child
+    base_subject: str | None = None  # identity-token callers: the token's subject
+
+    @property
+    def via_token(self) -> bool:
+        return self.actor is not None
+
+
+@dataclass(frozen=True)
+class _CertEntry:
+    identities: PresentedIdentities
+    not_before: datetime
+    not_after: datetime
+    label: str
+
+
+class CertificateAuthenticator:
+    """Verifies peer certificates against the current snapshot, with a small LRU."""
+
+    def __init__(self) -> None:
+        self._cache: OrderedDict[tuple[bytes, str], _CertEntry] = OrderedDict()
+
+    def authenticate(self, pem: bytes | None, state: ServingState) -> Caller:
+        if not pem:
+            raise AuthenticationError(
+                "a client certificate or an identity token (authorization: Bearer) is required"
+            )
+        key = (pem, state.digest)
+        entry = self._cache.get(key)
+        now = datetime.now(UTC)
+        if entry is None:
+            cert = x509_identity.load_certificate(pem)
+            x509_identity.verify_chain(cert, state.anchors, now)
+            identities = x509_identity.identities_from_certificate(cert)
+            entry = _CertEntry(
+                identities, cert.not_valid_before_utc, cert.not_valid_after_utc, _label(cert)
+            )
+            self._cache[key] = entry
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        elif not entry.not_before <= now <= entry.not_after:
+            self._cache.pop(key, None)
+            raise AuthenticationError(f"client certificate {entry.label} is expired")
+        else:
+            self._cache.move_to_end(key)
+        return Caller(label=entry.label, identities=entry.identities)
+
+
+def _label(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or f"serial={cert.serial_number}"
+
+
+def bearer_token(metadata: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> str | None:
+    """The identity token from ``authorization: Bearer <token>``, if present."""
+    if metadata is None:
+        return None
+    items = metadata.items() if isinstance(metadata, Mapping) else metadata
+    for name, value in items:
+        if name.lower() != "authorization":
+            continue
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+        if text[: len(BEARER_PREFIX)].lower() != BEARER_PREFIX:
+            raise AuthenticationError("authorization metadata must be `Bearer <identity token>`")
+        token = text[len(BEARER_PREFIX) :].strip()
+        if not token:
+            raise AuthenticationError("the Bearer identity token is empty")
+        return token
+    return None
+
+
+def identity_actor(token: str, keys: KeySet) -> tuple[str, str]:
+    """(actor, subject) of an identity token: the narrowest identity its delegation blocks
+    allow, and the identity it was issued to. Nothing is trusted until
+    ``verify_identity_token`` accepts the actor."""
+    from hessra_core.tokens._load import load_token
+    from hessra_core.tokens.identity import _narrowest_identity, _subject_of
+
+    loaded = load_token(token, keys)
+    subject = _subject_of(loaded)
+    return _narrowest_identity(loaded, subject), subject
+
+
+def authenticate_identity_token(token: str, keys: KeySet) -> Caller:
+    """Verify an identity token (signature, expiry, delegation) and return its actor."""
+    from hessra_core import tokens
+
+    try:
+        actor, _subject = identity_actor(token, keys)
+        verified = tokens.verify_identity_token(token, keys, actor=actor)
+    except TokenError as exc:
+        raise AuthenticationError(f"identity token refused: {exc.message}") from exc
+    return Caller(label=verified.actor, actor=verified.actor, base_subject=verified.subject)
+
+
+__all__ = [
+    "Caller",
+    "CertificateAuthenticator",
+    "authenticate_identity_token",
+    "bearer_token",
+    "identity_actor",
+]

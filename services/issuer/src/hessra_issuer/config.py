@@ -1,0 +1,265 @@
+"""Issuer configuration: a TOML file, ``HESSRA_ISSUER_*`` overrides, and flags.
+
+Precedence, lowest first: built-in defaults, the TOML file, environment variables,
+command-line flags. :func:`load_config` reports every problem at once in one
+``ConfigError``; nothing else in the service reads the environment.
+
+File layout (every key optional unless noted; the environment variable for a key is
+``HESSRA_ISSUER_<SECTION>_<KEY>`` in upper case)::
+
+    [server]
+    listen = "127.0.0.1:50051"       # mTLS: a client certificate is required
+    identity_listen = ""             # optional second port: server-auth TLS only, for
+                                     # callers holding just an identity token (Bearer)
+    cert_file = "tls/issuer.crt"     # required; reloaded from disk when it changes
+    key_file = "tls/issuer.key"      # required
+    extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts]
+                                     # (ops tooling, health probes)
+    processes = 1                    # worker processes sharing the port (SO_REUSEPORT)
+    port_file = ""                   # JSON {"port", "identity_port", "pids", ...} once ready
+    metrics_port = -1                # Prometheus; -1 off, 0 ephemeral, N -> N + worker index
+    shutdown_grace = 5.0
+    log_level = "info"
+
+    [keys]
+    signing_key_files = ["keys/issuer-2026.pem"]   # required: PKCS#8 private keys
+    active_key_id = 0                # which signing key signs (0: the first file)
+    verify_key_files = []            # public keys (ed25519/<hex> or PEM) still published
+                                     # for verification during a rotation
+
+    [policy]
+    dir = ""                         # standalone: compile this directory, re-read on change
+    poll_interval = 2.0              # seconds between change checks of `dir`
+    sync_target = ""                 # or: subscribe to policy-sync at host:port (mTLS)
+    sync_ca_file = ""                # CA of policy-sync's server certificate
+    sync_cert_file = ""              # our client certificate for policy-sync
+    sync_key_file = ""
+    snapshot_file = ""               # persisted last snapshot (required with sync_target)
+
+Exactly one of ``policy.dir`` and ``policy.sync_target`` is required. Relative paths
+in the file are resolved against the file's directory; from the environment or
+flags, against the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hessra_core.errors import ConfigError
+
+ENV_PREFIX = "HESSRA_ISSUER_"
+MAX_PROCESSES = 64
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    """Everything the issuer needs to start. Build it with :func:`load_config`."""
+
+    cert_file: Path
+    key_file: Path
+    signing_key_files: tuple[Path, ...]
+    listen: str = "127.0.0.1:50051"
+    identity_listen: str | None = None
+    extra_client_ca_file: Path | None = None
+    processes: int = 1
+    port_file: Path | None = None
+    metrics_port: int = -1
+    shutdown_grace: float = 5.0
+    log_level: str = "info"
+    active_key_id: int = 0
+    verify_key_files: tuple[Path, ...] = ()
+    policy_dir: Path | None = None
+    policy_poll_interval: float = 2.0
+    sync_target: str | None = None
+    sync_ca_file: Path | None = None
+    sync_cert_file: Path | None = None
+    sync_key_file: Path | None = None
+    snapshot_file: Path | None = None
+
+    def with_listen(self, listen: str, identity_listen: str | None) -> IssuerConfig:
+        return replace(self, listen=listen, identity_listen=identity_listen)
+
+
+# (section, key) in the file -> field name and kind.
+_SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
+    ("server", "listen"): ("listen", "str"),
+    ("server", "identity_listen"): ("identity_listen", "str?"),
+    ("server", "cert_file"): ("cert_file", "path"),
+    ("server", "key_file"): ("key_file", "path"),
+    ("server", "extra_client_ca_file"): ("extra_client_ca_file", "path"),
+    ("server", "processes"): ("processes", "int"),
+    ("server", "port_file"): ("port_file", "path"),
+    ("server", "metrics_port"): ("metrics_port", "int"),
+    ("server", "shutdown_grace"): ("shutdown_grace", "float"),
+    ("server", "log_level"): ("log_level", "str"),
+    ("keys", "signing_key_files"): ("signing_key_files", "paths"),
+    ("keys", "active_key_id"): ("active_key_id", "int"),
+    ("keys", "verify_key_files"): ("verify_key_files", "paths"),
+    ("policy", "dir"): ("policy_dir", "path"),
+    ("policy", "poll_interval"): ("policy_poll_interval", "float"),
+    ("policy", "sync_target"): ("sync_target", "str?"),
+    ("policy", "sync_ca_file"): ("sync_ca_file", "path"),
+    ("policy", "sync_cert_file"): ("sync_cert_file", "path"),
+    ("policy", "sync_key_file"): ("sync_key_file", "path"),
+    ("policy", "snapshot_file"): ("snapshot_file", "path"),
+}
+_FIELD_KIND = {name: kind for name, kind in _SCHEMA.values()}
+
+
+def _convert(kind: str, raw: Any, where: str, base: Path, problems: list[str]) -> Any:
+    """Turn a file/env/flag value into the field's type, or record why it cannot be."""
+    try:
+        if kind in ("str", "str?"):
+            if not isinstance(raw, str):
+                raise TypeError("a string")
+            return raw or (None if kind == "str?" else raw)
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise TypeError("an integer")
+            return int(raw)
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise TypeError("a number")
+            return float(raw)
+        if kind == "path":
+            if not isinstance(raw, str | os.PathLike):
+                raise TypeError("a path string")
+            return (base / Path(raw)) if str(raw) else None
+        if kind == "paths":
+            items = raw.split(",") if isinstance(raw, str) else raw
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise TypeError("a list of path strings")
+            return tuple(base / Path(i.strip()) for i in items if i.strip())
+    except TypeError as exc:
+        problems.append(f"{where}: expected {exc}")
+        return None
+    except ValueError:
+        problems.append(f"{where}: {raw!r} is not a valid {kind}")
+        return None
+    raise AssertionError(kind)
+
+
+def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        problems.append(f"{path}: cannot read config file: {exc.strerror}")
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path}: invalid TOML: {exc}")
+        return {}
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            problems.append(f"{path}: `{section}` must be a table ([{section}])")
+            continue
+        for key, raw in table.items():
+            spec = _SCHEMA.get((section, key))
+            if spec is None:
+                problems.append(f"{path}: unknown key `{section}.{key}`")
+                continue
+            name, kind = spec
+            value = _convert(kind, raw, f"{path}: {section}.{key}", path.parent, problems)
+            if value is not None or kind in ("str?", "path"):
+                values[name] = value
+    return values
+
+
+def _from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    known = {f"{ENV_PREFIX}{s}_{k}".upper(): spec for (s, k), spec in _SCHEMA.items()}
+    for var, raw in env.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        spec = known.get(var)
+        if spec is None:
+            problems.append(f"environment: unknown variable {var}")
+            continue
+        name, kind = spec
+        values[name] = _convert(kind, raw, f"environment: {var}", Path.cwd(), problems)
+    return values
+
+
+def _check_address(name: str, address: str, problems: list[str]) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        problems.append(f"{name}: {address!r} is not host:port (port 0..65535)")
+
+
+def _check_readable(name: str, path: Path | None, problems: list[str]) -> None:
+    if path is not None and not os.access(path, os.R_OK):
+        problems.append(f"{name}: {path} does not exist or is not readable")
+
+
+def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
+    for required in ("cert_file", "key_file"):
+        if cfg.get(required) is None:
+            problems.append(f"server.{required} is required")
+    if not cfg.get("signing_key_files"):
+        problems.append("keys.signing_key_files is required (at least one private key file)")
+    _check_address("server.listen", cfg.get("listen", IssuerConfig.listen), problems)
+    if cfg.get("identity_listen"):
+        _check_address("server.identity_listen", cfg["identity_listen"], problems)
+    processes = cfg.get("processes", 1)
+    if not 1 <= processes <= MAX_PROCESSES:
+        problems.append(f"server.processes: {processes} is not in 1..{MAX_PROCESSES}")
+    metrics_port = cfg.get("metrics_port", -1)
+    if not -1 <= metrics_port <= 65535 - MAX_PROCESSES:
+        problems.append(f"server.metrics_port: {metrics_port} is not -1, 0 or a port")
+    if cfg.get("shutdown_grace", 5.0) < 0:
+        problems.append("server.shutdown_grace must be >= 0")
+    if cfg.get("log_level", "info") not in ("debug", "info", "warning", "error"):
+        problems.append("server.log_level must be one of debug, info, warning, error")
+    if cfg.get("policy_poll_interval", 2.0) <= 0:
+        problems.append("policy.poll_interval must be > 0")
+    for name in ("cert_file", "key_file", "extra_client_ca_file"):
+        _check_readable(f"server.{name}", cfg.get(name), problems)
+    for path in (*cfg.get("signing_key_files", ()), *cfg.get("verify_key_files", ())):
+        _check_readable("keys", path, problems)
+    has_dir = cfg.get("policy_dir") is not None
+    has_sync = bool(cfg.get("sync_target"))
+    if has_dir == has_sync:
+        problems.append("exactly one of policy.dir and policy.sync_target is required")
+    if has_dir and not Path(cfg["policy_dir"]).is_dir():
+        problems.append(f"policy.dir: {cfg['policy_dir']} is not a directory")
+    if has_sync:
+        _check_address("policy.sync_target", cfg["sync_target"], problems)
+        for name in ("sync_ca_file", "sync_cert_file", "sync_key_file", "snapshot_file"):
+            if cfg.get(name) is None:
+                problems.append(f"policy.{name} is required with policy.sync_target")
+        for name in ("sync_ca_file", "sync_cert_file", "sync_key_file"):
+            _check_readable(f"policy.{name}", cfg.get(name), problems)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> IssuerConfig:
+    """Merge defaults, ``path``, ``env`` (default ``os.environ``) and ``overrides`` (flags,
+    keyed by field name, already typed or as strings) and validate the result."""
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    if path is not None:
+        merged.update(_from_file(Path(path), problems))
+    merged.update(_from_env(os.environ if env is None else env, problems))
+    for name, raw in (overrides or {}).items():
+        if name not in _FIELD_KIND:
+            problems.append(f"flags: unknown option {name}")
+        elif raw is not None:
+            merged[name] = _convert(_FIELD_KIND[name], raw, f"flags: {name}", Path.cwd(), problems)
+    merged = {k: v for k, v in merged.items() if v is not None or _FIELD_KIND[k] == "str?"}
+    _validate(merged, problems)
+    if problems:
+        raise ConfigError(problems, source="issuer config")
+    known = {f.name for f in fields(IssuerConfig)}
+    return IssuerConfig(**{k: v for k, v in merged.items() if k in known})
+
+
+__all__ = ["ENV_PREFIX", "IssuerConfig", "load_config"]

@@ -1,0 +1,229 @@
+"""The issuer's decisions and minting, free of protobuf and gRPC.
+
+The servicer converts messages to calls on :class:`Issuing` and back. Every method
+takes one :class:`ServingState` for the whole request, so a snapshot swap in the
+middle of a request cannot mix two policies.
+
+Identity-token callers (``Caller.actor``): the minted token's subject is the actor
+itself (``base:child`` when delegated). The permissions are those of a client the
+policy names by the actor when there is one, otherwise those of the base client:
+a delegate never holds more than the identity it was delegated from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hessra_core import tokens
+from hessra_core.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    PreconditionError,
+)
+from hessra_core.keyring import Keyring
+from hessra_core.policy.model import MAX_TOKEN_LIFETIME
+from hessra_issuer.authn import Caller
+from hessra_issuer.snapshot_holder import ServingState
+
+_UNAUTHENTICATED_REASONS = frozenset({"unknown_client", "ambiguous_client"})
+
+
+@dataclass(frozen=True)
+class PendingSignoff:
+    name: str
+    endpoint: str
+    public_key: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+    subject: str
+    revision: str
+    key_id: int
+    pending_signoffs: tuple[PendingSignoff, ...] = ()
+    token_id: str = ""
+
+
+def _require(**fields: str) -> None:
+    empty = [name for name, value in fields.items() if not value]
+    if empty:
+        raise InvalidRequestError(f"{', '.join(empty)} must not be empty")
+
+
+def _ttl(requested: int | None, configured: int) -> int:
+    if requested is not None and not 1 <= requested <= MAX_TOKEN_LIFETIME:
+        raise InvalidRequestError(f"ttl_seconds must be 1..{MAX_TOKEN_LIFETIME}, got {requested}")
+    return min(requested or configured, configured, MAX_TOKEN_LIFETIME)
+
+
+class Issuing:
+    """Decide and mint for one worker, with the worker's keyring."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def decide(self, caller: Caller, state: ServingState, resource: str, operation: str) -> Any:
+        snapshot = state.snapshot
+        if caller.identities is not None:
+            decision = snapshot.decide(caller.identities, resource, operation)
+        else:
+            actor = caller.actor or ""
+            named = snapshot.match_subject(actor) if actor else None
+            basis = actor if named is not None else (caller.base_subject or actor)
+            decision = snapshot.decide_subject(basis, resource, operation)
+        if decision.allowed:
+            return decision
+        reason = str(decision.reason) if decision.reason else "denied"
+        if reason in _UNAUTHENTICATED_REASONS:
+            raise AuthenticationError(decision.message)
+        subject = caller.actor or decision.subject or caller.label
+        raise PermissionDeniedError(
+            f"`{subject}` may not `{operation}` on `{resource}`: {decision.message}"
+        )
+
+    def request_token(
+        self,
+        caller: Caller,
+        state: ServingState,
+        *,
+        resource: str,
+        operation: str,
+        domain: str | None = None,
+        ttl: int | None = None,
+    ) -> IssuedToken:
+        _require(resource=resource, operation=operation)
+        decision = self.decide(caller, state, resource, operation)
+        subject = caller.actor or decision.subject
+        chain = tuple(tokens.ServiceNode(n.component, n.public_key) for n in decision.service_chain)
+        signers = tuple(
+            tokens.SignerRef(s.name, s.public_key, s.url) for s in decision.required_signers
+        )
+        minted = tokens.mint_token(
+            self.keyring.active,
+            subject=subject,
+            resource=resource,
+            operation=operation,
+            ttl=_ttl(ttl, decision.lifetime),
+            domain=domain or None,
+            service_chain=chain,
+            signers=signers,
+            key_id=self.keyring.active_key_id,
+            revision=state.revision,
+        )
+        pending = tuple(
+            PendingSignoff(s.name, s.url, s.public_key.to_string())
+            for s in decision.required_signers
+        )
+        return IssuedToken(
+            minted.token,
+            minted.expires_at,
+            subject,
+            state.revision,
+            self.keyring.active_key_id,
+            pending,
+            str(getattr(minted, "token_id", "") or ""),
+        )
+
+    def _identity_client(self, state: ServingState, subject: str) -> Any:
+        match = state.snapshot.match_subject(subject)
+        if match is None:
+            raise AuthenticationError(f"no client in the policy is `{subject}`")
+        if not match.client.identity_token_enabled:
+            raise PermissionDeniedError(f"identity tokens are not enabled for `{subject}`")
+        return match.client
+
+    def request_identity_token(
+        self,
+        caller: Caller,
+        state: ServingState,
+        *,
+        identifier: str | None = None,
+        ttl: int | None = None,
+    ) -> IssuedToken:
+        if caller.identities is None:
+            raise AuthenticationError(
+                "RequestIdentityToken needs a client certificate; "
+                "refresh an identity token with RefreshIdentityToken"
+            )
+        match = state.snapshot.match(caller.identities)
+        if match is None:
+            raise AuthenticationError(f"client certificate {caller.label} matches no client")
+        subject = match.subject
+        if identifier and identifier != subject:
+            other = state.snapshot.match(_only(caller, identifier))
+            if other is None or other.subject != identifier:
+                raise PermissionDeniedError(
+                    f"`{identifier}` is not one of the identities of {caller.label}"
+                )
+            subject = identifier
+        client = self._identity_client(state, subject)
+        return self._mint_identity(state, subject, client, ttl)
+
+    def refresh_identity_token(
+        self, state: ServingState, *, current_token: str, identifier: str | None = None
+    ) -> IssuedToken:
+        _require(current_token=current_token)
+        from hessra_issuer.authn import authenticate_identity_token
+
+        presented = authenticate_identity_token(current_token, self.keyring.keys)
+        if presented.actor != presented.base_subject:
+            # Refreshing a delegated token would hand the delegate its parent's identity.
+            raise PermissionDeniedError(
+                f"a delegated identity token (`{presented.actor}`) cannot be refreshed"
+            )
+        subject = presented.actor or ""
+        if identifier and identifier != subject:
+            raise PermissionDeniedError(
+                f"the identity token is for `{subject}`, not `{identifier}`"
+            )
+        client = self._identity_client(state, subject)
+        return self._mint_identity(state, subject, client, None)
+
+    def _mint_identity(
+        self, state: ServingState, subject: str, client: Any, ttl: int | None
+    ) -> IssuedToken:
+        configured = int(client.effective_identity_token_duration)
+        if ttl is not None and ttl < 1:
+            raise InvalidRequestError("ttl_seconds must be at least 1")
+        minted = tokens.mint_identity_token(
+            self.keyring.active,
+            subject=subject,
+            ttl=min(ttl or configured, configured),
+            key_id=self.keyring.active_key_id,
+        )
+        return IssuedToken(
+            minted.token, minted.expires_at, subject, state.revision, self.keyring.active_key_id
+        )
+
+    def service_chain(self, state: ServingState, resource: str, component: str | None) -> Any:
+        declared = state.snapshot.resource(resource)
+        if declared is None or not declared.service_chain:
+            raise PreconditionError(f"resource `{resource}` has no service chain in the policy")
+        nodes = [tokens.ServiceNode(n.component, n.public_key) for n in declared.service_chain]
+        if component and component not in {n.component for n in nodes}:
+            raise InvalidRequestError(
+                f"component `{component}` is not in the service chain of `{resource}`"
+            )
+        return nodes
+
+
+def _only(caller: Caller, identifier: str) -> Any:
+    """The caller's presented identities narrowed to the one equal to ``identifier``."""
+    from hessra_core.x509_identity import PresentedIdentities
+
+    ids = caller.identities or PresentedIdentities()
+    return PresentedIdentities(
+        uris=tuple(u for u in ids.uris if identifier in (u, f"uri:{u}")),
+        dns=tuple(d for d in ids.dns if d == identifier.lower()),
+        emails=tuple(e for e in ids.emails if e.lower() == identifier.lower()),
+        ips=tuple(i for i in ids.ips if i == identifier),
+        serial=ids.serial if ids.serial == identifier else None,
+    )
+
+
+__all__ = ["IssuedToken", "Issuing", "PendingSignoff"]

@@ -1,0 +1,60 @@
+"""Prometheus metrics of one issuer worker process.
+
+Each worker serves its own ``/metrics`` (``server.metrics_port`` + worker index, on
+127.0.0.1 unless configured otherwise): biscuit-python holds the GIL, so the issuer
+scales by processes, and per-process endpoints keep every counter exact without
+prometheus_client's multiprocess mode (which cannot export Info metrics and needs a
+shared scratch directory). Scrape every worker port and sum in PromQL. gRPC call
+counts and latency come from ``hessra_core.rpc.interceptors`` and are served on the
+same endpoint.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+
+MINTED = Counter(
+    "hessra_issuer_tokens_minted",
+    "Tokens minted, by kind (authorization, identity) and resource ('-' for identity).",
+    ["kind", "resource"],
+)
+DENIED = Counter(
+    "hessra_issuer_tokens_denied",
+    "Token requests refused, by reason (permission_denied, unauthenticated, no_snapshot, ...).",
+    ["reason"],
+)
+MINT_LATENCY = Histogram(
+    "hessra_issuer_mint_duration_seconds",
+    "Time to authenticate, decide and mint one token inside the servicer.",
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+SNAPSHOT = Info("hessra_issuer_snapshot", "The policy snapshot this worker serves.")
+SNAPSHOT_LOADED = Gauge(
+    "hessra_issuer_snapshot_loaded_timestamp_seconds",
+    "When the serving snapshot was applied (Unix time).",
+)
+READY = Gauge("hessra_issuer_ready", "1 once a policy snapshot is loaded, else 0.")
+
+
+def record_snapshot(revision: str, digest: str) -> None:
+    SNAPSHOT.info({"revision": revision, "digest": digest})
+    SNAPSHOT_LOADED.set_to_current_time()
+    READY.set(1)
+
+
+def start_metrics_server(port: int, host: str = "127.0.0.1") -> int:
+    """Serve ``/metrics``; returns the bound port (useful with port 0)."""
+    httpd, _thread = start_http_server(port, addr=host)
+    return int(httpd.server_address[1])
+
+
+__all__ = [
+    "DENIED",
+    "MINTED",
+    "MINT_LATENCY",
+    "READY",
+    "SNAPSHOT",
+    "SNAPSHOT_LOADED",
+    "record_snapshot",
+    "start_metrics_server",
+]

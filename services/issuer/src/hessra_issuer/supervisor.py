@@ -1,0 +1,211 @@
+"""Several issuer workers as OS processes sharing one port.
+
+biscuit-python holds the GIL while it signs and verifies, so one Python process
+is one core: the issuer scales with processes, not threads. Every worker binds
+the same address with ``SO_REUSEPORT`` and the kernel spreads new connections
+between them. Each worker follows the policy on its own (its own policy-dir poll
+or policy-sync subscription), so a new snapshot reaches every worker.
+
+The parent only supervises:
+
+- with port 0 it first binds the address itself (``SO_REUSEPORT``, not listening:
+  the kernel hands connections only to listening sockets) to fix a port every
+  worker then binds, and keeps that socket open so nobody else takes the port;
+- it starts workers with the ``spawn`` method (gRPC does not survive ``fork``),
+  waits for each to report its ports, then writes ``server.port_file``;
+- it restarts a worker that dies, with a growing delay, and gives up (exit 1)
+  after ``MAX_RESTARTS`` deaths within ``RESTART_WINDOW`` seconds;
+- SIGTERM/SIGINT are forwarded to every worker as SIGTERM (each drains
+  gracefully), stragglers are killed after the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from hessra_core.rpc import configure_logging
+from hessra_issuer.app import IssuerApp, WorkerInfo, write_port_file
+from hessra_issuer.config import IssuerConfig
+
+_log = structlog.get_logger("hessra.issuer.supervisor")
+
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+READY_TIMEOUT = 60.0
+
+
+def reserve(address: str) -> tuple[socket.socket | None, str]:
+    """Bind ``address`` with SO_REUSEPORT if its port is 0; return the socket and fixed address."""
+    host, _, port = address.rpartition(":")
+    if int(port) != 0:
+        return None, address
+    bare = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((bare, 0))
+    return sock, f"{host}:{sock.getsockname()[1]}"
+
+
+def _worker_main(config: IssuerConfig, index: int, ready: Any) -> None:
+    configure_logging(config.log_level, service="issuer", worker=index, pid=os.getpid())
+
+    async def main() -> None:
+        app = IssuerApp(config, worker_index=index)
+        await app.start()
+        info = app.info()
+        ready.put((index, info.pid, info.port, info.identity_port, info.metrics_port))
+        assert app.running is not None
+        from hessra_core.rpc import serve_until_signalled
+
+        try:
+            await serve_until_signalled(app.running, grace=config.shutdown_grace)
+        finally:
+            await app.stop(0)
+
+    asyncio.run(main())
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: Any
+    info: WorkerInfo | None = None
+
+
+class Supervisor:
+    def __init__(self, config: IssuerConfig) -> None:
+        self._sockets: list[socket.socket] = []
+        main_sock, listen = reserve(config.listen)
+        identity = config.identity_listen
+        id_sock = None
+        if identity:
+            id_sock, identity = reserve(identity)
+        self._sockets = [s for s in (main_sock, id_sock) if s is not None]
+        self.config = config.with_listen(listen, identity)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._ready = self._ctx.Queue()
+        self._workers: dict[int, _Worker] = {}
+        self._deaths: list[float] = []
+        self._stopping = False
+
+    def _spawn(self, index: int) -> None:
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(self.config, index, self._ready),
+            name=f"hessra-issuer-worker-{index}",
+        )
+        process.start()
+        self._workers[index] = _Worker(index, process)
+        _log.info("worker_started", worker=index, pid=process.pid)
+
+    def _collect_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while any(w.info is None for w in self._workers.values()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping:
+                raise TimeoutError("workers did not report ready in time")
+            try:
+                index, pid, port, identity_port, metrics_port = self._ready.get(
+                    timeout=min(remaining, 0.5)
+                )
+            except Exception:  # queue.Empty
+                for worker in self._workers.values():
+                    if worker.info is None and not worker.process.is_alive():
+                        raise RuntimeError(
+                            f"worker {worker.index} exited with {worker.process.exitcode} "
+                            "during start-up"
+                        ) from None
+                continue
+            if index in self._workers:
+                self._workers[index].info = WorkerInfo(
+                    pid, port, identity_port, metrics_port, index
+                )
+
+    def _write_port_file(self) -> None:
+        infos = [w.info for w in sorted(self._workers.values(), key=lambda w: w.index) if w.info]
+        if self.config.port_file is not None and infos:
+            write_port_file(self.config.port_file, infos[0].port, infos[0].identity_port, infos)
+
+    def _request_stop(self, signum: int, _frame: Any) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            for index in range(self.config.processes):
+                self._spawn(index)
+            self._collect_ready(READY_TIMEOUT)
+            self._write_port_file()
+            _log.info(
+                "issuer_supervising",
+                listen=self.config.listen,
+                pids=[w.process.pid for w in self._workers.values()],
+            )
+            return self._supervise()
+        except (TimeoutError, RuntimeError) as exc:
+            _log.error("issuer_start_failed", error=str(exc))
+            return 1
+        finally:
+            self._shutdown()
+
+    def _supervise(self) -> int:
+        while not self._stopping:
+            sentinels = [w.process.sentinel for w in self._workers.values()]
+            multiprocessing.connection.wait(sentinels, timeout=0.5)
+            for worker in list(self._workers.values()):
+                if self._stopping or worker.process.is_alive():
+                    continue
+                now = time.monotonic()
+                self._deaths = [t for t in self._deaths if now - t < RESTART_WINDOW] + [now]
+                _log.error(
+                    "worker_died",
+                    worker=worker.index,
+                    exitcode=worker.process.exitcode,
+                    recent_deaths=len(self._deaths),
+                )
+                if len(self._deaths) > MAX_RESTARTS:
+                    _log.error("worker_restarts_exhausted", window_s=RESTART_WINDOW)
+                    return 1
+                time.sleep(min(0.2 * 2 ** (len(self._deaths) - 1), 5.0))
+                self._spawn(worker.index)
+                try:
+                    self._collect_ready(READY_TIMEOUT)
+                except (TimeoutError, RuntimeError) as exc:
+                    _log.error("worker_restart_failed", worker=worker.index, error=str(exc))
+                    continue
+                self._write_port_file()
+        return 0
+
+    def _shutdown(self) -> None:
+        for worker in self._workers.values():
+            if worker.process.is_alive():
+                worker.process.terminate()  # SIGTERM: the worker drains gracefully
+        deadline = time.monotonic() + self.config.shutdown_grace + 5.0
+        for worker in self._workers.values():
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                _log.warning("worker_killed", worker=worker.index, pid=worker.process.pid)
+                worker.process.kill()
+                worker.process.join(1.0)
+        for sock in self._sockets:
+            sock.close()
+        _log.info("issuer_stopped")
+
+
+def run_supervisor(config: IssuerConfig) -> int:
+    return Supervisor(config).run()
+
+
+__all__ = ["Supervisor", "reserve", "run_supervisor"]
