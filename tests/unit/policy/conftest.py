@@ -72,12 +72,21 @@ class Material:
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("clients.toml", "resources.toml"):
             if (source / name).exists():
-                (dest / name).write_text(self.render((source / name).read_text()))
+                raw = (source / name).read_bytes()
+                try:
+                    raw = self.render(raw.decode("utf-8")).encode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # a deliberately broken file is copied as it is
+                (dest / name).write_bytes(raw)
         return dest
 
 
 @pytest.fixture(scope="session")
 def material() -> Material:
+    return make_material()
+
+
+def make_material() -> Material:
     ca = pki.create_ca("Policy Test CA")
     leaf = pki.issue_cert(ca, "leaf", pki.SubjectNames(dns=["leaf.internal"]))
     expired = pki.create_ca(

@@ -92,6 +92,9 @@ def fold_multiline_inline_tables(text: str) -> str:
                 if start > 0 and chars[start - 1] == "\r":
                     chars[start - 1] = " "
         else:
+            quote = tok[:3] if tok[:3] in ('"""', "'''") else tok[:1]
+            if len(tok) < 2 * len(quote) or not tok.endswith(quote):
+                return text  # unterminated string: tomllib reports it best on the original
             last_significant = "value"
     return "".join(chars)
 

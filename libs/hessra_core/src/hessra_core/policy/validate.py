@@ -100,6 +100,8 @@ def read_policy_dir(path: Path, *, now: datetime | None = None) -> ReadResult:
     resources_r = Reporter(RESOURCES_FILE)
 
     declared: set[str] | None = None
+    # After a syntax error in resources.toml, checking references would only add noise.
+    references_known = True
     resources = []
     resources_path = path / RESOURCES_FILE
     if not resources_path.exists():
@@ -120,6 +122,7 @@ def read_policy_dir(path: Path, *, now: datetime | None = None) -> ReadResult:
             )
         else:
             declared = set()
+            references_known = False
 
     clients = []
     ca_pem = ""
@@ -136,7 +139,9 @@ def read_policy_dir(path: Path, *, now: datetime | None = None) -> ReadResult:
         if doc is not None:
             _version(clients_r, doc.data)
             ca_pem, cas = _cacerts(clients_r, doc.data, now)
-            clients = parse_clients(clients_r, doc.data, declared)
+            clients = parse_clients(
+                clients_r, doc.data, declared, check_references=references_known
+            )
 
     diagnostics = sorted(
         clients_r.diagnostics() + resources_r.diagnostics(),

@@ -52,7 +52,13 @@ class _Located:
     where: KeyPath
 
 
-def parse_clients(r: Reporter, data: dict[str, Any], declared: set[str] | None) -> list[Client]:
+def parse_clients(
+    r: Reporter,
+    data: dict[str, Any],
+    declared: set[str] | None,
+    *,
+    check_references: bool = True,
+) -> list[Client]:
     """Every valid client. ``declared`` is None when resources.toml is missing."""
     check_keys(r, data, (), ("version", "cacerts", "clients"))
     if "clients" not in data:
@@ -65,7 +71,7 @@ def parse_clients(r: Reporter, data: dict[str, Any], declared: set[str] | None) 
         return []
     located = []
     for i, body in get_table_list(r, data, (), "clients", what="tables"):
-        client = _parse_client(r, body, ("clients", i), declared)
+        client = _parse_client(r, body, ("clients", i), declared, check_references)
         if client is not None:
             located.append(_Located(client, ("clients", i)))
     _check_conflicts(r, located)
@@ -110,12 +116,12 @@ def _identifier(r: Reporter, body: dict[str, Any], where: KeyPath) -> Identifier
 
 
 def _parse_client(
-    r: Reporter, body: dict[str, Any], where: KeyPath, declared: set[str] | None
+    r: Reporter, body: dict[str, Any], where: KeyPath, declared: set[str] | None, refs: bool
 ) -> Client | None:
     before = r.error_count
     check_keys(r, body, where, CLIENT_KEYS)
     identifier = _identifier(r, body, where)
-    grants = _grants(r, body, where, declared)
+    grants = _grants(r, body, where, declared, refs)
     enabled = body.get("identity_token_enabled", False)
     if not isinstance(enabled, bool):
         r.error(
@@ -146,7 +152,7 @@ def _parse_client(
 
 
 def _grants(
-    r: Reporter, body: dict[str, Any], where: KeyPath, declared: set[str] | None
+    r: Reporter, body: dict[str, Any], where: KeyPath, declared: set[str] | None, refs: bool
 ) -> tuple[Grant, ...]:
     grants: list[Grant] = []
     seen: dict[str, KeyPath] = {}
@@ -156,7 +162,7 @@ def _grants(
         check_keys(r, entry, at, ("name", "operations"))
         name = get_str(r, entry, at, "name", what="resource entry")
         operations = _operations(r, entry, at, name)
-        if name is None or not _resource_ref(r, (*at, "name"), name, declared):
+        if name is None or (refs and not _resource_ref(r, (*at, "name"), name, declared)):
             continue
         if name in seen:
             r.error(
