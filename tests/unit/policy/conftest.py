@@ -6,6 +6,7 @@ certificates or public keys made here.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,10 +74,9 @@ class Material:
         for name in ("clients.toml", "resources.toml"):
             if (source / name).exists():
                 raw = (source / name).read_bytes()
-                try:
+                # A deliberately broken (non UTF-8) file is copied as it is.
+                with contextlib.suppress(UnicodeDecodeError):
                     raw = self.render(raw.decode("utf-8")).encode("utf-8")
-                except UnicodeDecodeError:
-                    pass  # a deliberately broken file is copied as it is
                 (dest / name).write_bytes(raw)
         return dest
 
