@@ -193,7 +193,7 @@ class WebhookReceiver:
         fields["delivery"] = delivery
         if provider.event_header is not None:
             event = request.headers.get(provider.event_header, "")[:100]
-            fields["event"] = event
+            fields["hook_event"] = event
             if event == "ping":
                 return 200, {"result": "pong"}
             if event not in provider.push_events:
