@@ -123,7 +123,9 @@ class ThrowawayCluster:
         postgres = [str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port)]
         for name, value in settings.items():
             postgres += ["-c", f"{name}={value}"]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": self.pythonpath}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if self.pythonpath:
+            env["PYTHONPATH"] = self.pythonpath
         with open(self.log, "wb") as log:
             self._proc = subprocess.Popen(
                 self._as_server_user(postgres),
@@ -180,7 +182,7 @@ class ThrowawayCluster:
             )
 
     def _check_readable(self) -> None:
-        for path in self.pythonpath.split(os.pathsep):
+        for path in filter(None, self.pythonpath.split(os.pathsep)):
             probe = subprocess.run(self._as_server_user(["test", "-r", path, "-a", "-x", path]))
             if probe.returncode != 0:
                 user = self.run_as or "this user"

@@ -16,7 +16,7 @@ module only adds what a database needs around it:
   silently showing no rows would hide a broken setup.
 
 It runs inside the PostgreSQL backend, so it must be importable by the server's Python
-(see the README section "PostgreSQL row-level security").
+(see deploy/postgres/README.md).
 """
 
 from __future__ import annotations
