@@ -144,7 +144,8 @@ def inspect_token(
     if order or attesting:
         nodes = [ServiceNode(name, PublicKey.parse(key)) for name, key in order]
         try:
-            check_attestation_order(attesting, nodes, 0)
+            # Judge the path so far: a node that attested implies every node before it.
+            check_attestation_order(attesting, nodes, min(len(attesting), len(nodes)))
         except ServiceChainError as exc:
             problem = str(exc)
     service_chain = [
