@@ -53,8 +53,12 @@ async def start_app(
         overrides = {k: kwargs.pop(k) for k in ("server", "source", "webhook") if k in kwargs}
         state_dir = kwargs.pop("state_dir", tmp_path / "state")
         url = kwargs.pop("url", remote.url)
+        grpc_port = kwargs.pop("grpc_port", 0)
         config = make_config(dev_pki, state_dir, url, **kwargs)
         config = replace(config, **overrides)
+        if grpc_port:
+            server = replace(config.server, grpc_listen=f"127.0.0.1:{grpc_port}")
+            config = replace(config, server=server)
         app = PolicySyncApp(config, retry_delay=0.05)
         await app.start()
         apps.append(app)
