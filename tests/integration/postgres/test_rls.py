@@ -165,3 +165,31 @@ def test_many_rows_one_statement_one_answer(
             [token, SUBJECT],
         ).fetchone()
     assert row == (500, 500)
+
+
+def test_per_row_subject_from_a_column(pg_server: PgServer, rls_db: str, issuer: KeyPair) -> None:
+    """A policy may take the subject from the row; each row gets its own answer."""
+    token = mint_token(issuer, subject="bob", resource="user_data", operation="read").token
+    with pg_server.connect(rls_db) as conn:  # superuser: RLS off, the call is explicit here
+        rows = conn.execute(
+            "SELECT id FROM user_data "
+            "WHERE hessra_authz.verify_token(%s, owner, 'user_data', 'read') ORDER BY id",
+            [token],
+        ).fetchall()
+    assert rows == [(2,)]
+
+
+def test_extension_drops_and_recreates_cleanly(pg_server: PgServer, fresh_db: str) -> None:
+    with pg_server.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION hessra_authz")
+        # PostgreSQL 15 keeps the (now empty) schema it created for the extension.
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = n.oid)"
+            " + (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid)"
+            " FROM pg_namespace AS n WHERE n.nspname = 'hessra_authz'"
+        ).fetchall()
+        assert left in ([], [(0,)])
+        conn.execute("CREATE EXTENSION hessra_authz")
+        info = conn.execute("SELECT hessra_authz.info_hessra_authz()").fetchone()
+    assert info is not None
+    assert info[0].startswith("hessra_authz 0.1.0 (hessra_core from ")
