@@ -101,9 +101,9 @@ async def test_issuer_follows_policy_sync_and_restarts_from_its_persisted_copy(
     assert reply.policy_revision == revoked.revision
 
 
-async def _until(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.05)):
+async def _until(predicate: Any, within: float = 15.0) -> bool:
+    deadline = time.monotonic() + within
+    for _ in range(int(within / 0.05)):
         if predicate():
             return True
         if time.monotonic() > deadline:
