@@ -241,6 +241,23 @@ def test_three_node_chain(run: Run, tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         return r.stdout.strip()
 
+    plain = run(
+        "token",
+        "verify",
+        "--token",
+        token,
+        "--public-key",
+        root_public,
+        "--subject",
+        SUBJECT,
+        "--resource",
+        "payment_processor",
+        "--operation",
+        "charge",
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "its attestations were not checked: use `hessra chain verify`" in plain.stderr
+
     for node in NODES:
         code, out, err = verify(token, node)
         assert code == 0, err

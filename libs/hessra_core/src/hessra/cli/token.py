@@ -137,6 +137,15 @@ def verify(
     assert keys is not None
     verifier = LocalVerifier.create(keys, domain=domain)
     verifier.verify(value, subject, resource, operation, where="command line")
+    # A chain token verifies here without its attestations: the chain is the
+    # verifier's configuration, as in Hessra. Say so, rather than imply more.
+    chain = [n.component for n in inspect_token(value, keys).service_chain]
+    if chain and not as_json:
+        click.echo(
+            f"note: this token names a service chain ({', '.join(chain)}); "
+            "its attestations were not checked: use `hessra chain verify`",
+            err=True,
+        )
     emit(
         as_json,
         {
@@ -145,6 +154,7 @@ def verify(
             "subject": subject,
             "resource": resource,
             "operation": operation,
+            "service_chain": chain,
         },
         f"valid: {subject} may {operation} {resource}",
     )
