@@ -61,9 +61,9 @@ _CHAIN_SQL = (
 def runtime(gd: MutableMapping[str, Any], plpy: Any) -> Runtime:
     """The backend's runtime, created on first use and kept in PL/Python's ``GD``."""
     rt = gd.get(GD_KEY)
-    if rt is None:
+    if not isinstance(rt, Runtime):
         rt = gd[GD_KEY] = Runtime(plpy)
-    return rt  # type: ignore[no-any-return]
+    return rt
 
 
 class Runtime:
