@@ -433,8 +433,9 @@ def _build_source(
         )
     if not v.get("branch", "main") or v.get("branch", "main").startswith(("refs/", "-")):
         problems.append("source.branch: expected a branch name like `main`")
-    subpath = v.get("subpath", "")
-    if subpath.startswith("/") or ".." in Path(subpath).parts:
+    # Leading/trailing slashes are tolerated: the path is always relative to the repo root.
+    subpath = v.get("subpath", "").strip("/")
+    if ".." in Path(subpath).parts:
         problems.append("source.subpath: must be a relative path inside the repository")
     if v.get("fetch_timeout", 1.0) <= 0:
         problems.append("source.fetch_timeout: must be greater than 0 seconds")
@@ -442,7 +443,7 @@ def _build_source(
         problems.append("source: set either ssh_key_file or token_file, not both")
     for key in ("ssh_key_file", "known_hosts_file", "token_file"):
         _readable(v.get(key), f"source.{key}", problems)
-    v["subpath"] = subpath.strip("/")
+    v["subpath"] = subpath
     return GitSourceConfig(**{k: v[k] for k in v.keys() - {"path", "debounce"}})
 
 
