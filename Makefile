@@ -21,6 +21,7 @@ help:
 	@echo "make proto        regenerate gRPC/protobuf stubs from proto/"
 	@echo "make proto-check  fail if the committed stubs are stale"
 	@echo "make bench        run the benchmarks (prints ratios against in-process baselines)"
+	@echo "make pg-install   install the hessra_authz PostgreSQL extension (root; see deploy/postgres)"
 
 setup: $(STAMP)
 
