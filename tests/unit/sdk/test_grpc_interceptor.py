@@ -13,6 +13,7 @@ import pytest
 
 from hessra import KeyPair
 from hessra.middleware.grpc import HessraServerInterceptor, current_auth
+from hessra_core.pki import SubjectNames, create_ca, issue_cert
 
 from .conftest import SUBJECT, ChainWorld
 
@@ -62,13 +63,30 @@ def _handler() -> grpc.GenericRpcHandler:
 
 
 @asynccontextmanager
-async def serving(interceptor: HessraServerInterceptor) -> AsyncIterator[grpc.aio.Channel]:
+async def serving(
+    interceptor: HessraServerInterceptor, *, mtls: bool = False
+) -> AsyncIterator[grpc.aio.Channel]:
     server = grpc.aio.server(interceptors=[interceptor])
     server.add_generic_rpc_handlers((_handler(),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    if mtls:
+        ca = create_ca()
+        names = SubjectNames(ips=["127.0.0.1"])
+        leaf = issue_cert(ca, "shop", names, server=True, client=False)
+        client = issue_cert(ca, "caller", SubjectNames(uris=["urn:service:caller"]))
+        server_creds = grpc.ssl_server_credentials(
+            [(leaf.key_pem, leaf.cert_pem)], root_certificates=ca.cert_pem, require_client_auth=True
+        )
+        port = server.add_secure_port("127.0.0.1:0", server_creds)
+        channel_creds = grpc.ssl_channel_credentials(ca.cert_pem, client.key_pem, client.cert_pem)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        if mtls:
+            channel = grpc.aio.secure_channel(f"127.0.0.1:{port}", channel_creds)
+        else:
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        async with channel:
             yield channel
     finally:
         await server.stop(None)
@@ -87,10 +105,17 @@ async def unary(channel: grpc.aio.Channel, method: str, metadata: Any) -> bytes:
     return result
 
 
-async def test_verified_call_sees_its_context(root: KeyPair, mint: Callable[..., str]) -> None:
-    async with serving(HessraServerInterceptor(public_keys=root.public_key)) as channel:
+@pytest.mark.parametrize("mtls", [False, True], ids=["plaintext", "mtls"])
+async def test_verified_call_sees_its_context(
+    root: KeyPair, mint: Callable[..., str], mtls: bool
+) -> None:
+    interceptor = HessraServerInterceptor(public_keys=root.public_key)
+    async with serving(interceptor, mtls=mtls) as channel:
         got = await unary(channel, "Get", md(mint(), x_resource="orders", x_operation="read"))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await unary(channel, "Get", md(mint(), x_resource="orders", x_operation="write"))
     assert json.loads(got) == [SUBJECT, "orders", "read", None]
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.mark.parametrize(
