@@ -9,7 +9,8 @@ Exit codes, the same for every command:
   or chain file. Malformed *input you control* is a usage error; a malformed
   *token* is an invalid token, because that is what a verifier must report.
 
-With ``--json`` every outcome, success or failure, is one JSON object on stdout.
+With ``--json`` every outcome of a command that ran, success or failure, is one
+JSON object on stdout (click's own usage errors, exit 2, stay plain text on stderr).
 Tokens and private keys never appear in error messages.
 """
 
