@@ -36,11 +36,13 @@ class Reporter:
         self.document = document
         self._findings: list[_Finding] = []
         self._fixed: list[Diagnostic] = []
+        self._errors = 0
 
     def error(
         self, where: KeyPath, message: str, hint: str | None = None, *, key: bool = False
     ) -> None:
         self._findings.append(_Finding(where, key, Severity.ERROR, message, hint))
+        self._errors += 1
 
     def warning(
         self, where: KeyPath, message: str, hint: str | None = None, *, key: bool = False
@@ -49,9 +51,11 @@ class Reporter:
 
     def file_level(self, severity: Severity, message: str, hint: str | None = None) -> None:
         self._fixed.append(Diagnostic(self.path, 0, 0, severity, message, hint))
+        self._errors += severity is Severity.ERROR
 
     def add(self, diagnostic: Diagnostic) -> None:
         self._fixed.append(diagnostic)
+        self._errors += diagnostic.is_error
 
     def where(self, path: KeyPath, *, key: bool = False) -> str:
         """``clients.toml:12:5`` for cross-references inside messages."""
@@ -62,15 +66,11 @@ class Reporter:
 
     @property
     def error_count(self) -> int:
-        return sum(f.severity is Severity.ERROR for f in self._findings) + sum(
-            d.is_error for d in self._fixed
-        )
+        return self._errors
 
     @property
     def has_errors(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self._findings) or any(
-            d.is_error for d in self._fixed
-        )
+        return self._errors > 0
 
     def diagnostics(self) -> list[Diagnostic]:
         out = list(self._fixed)

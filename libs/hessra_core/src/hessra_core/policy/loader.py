@@ -143,8 +143,18 @@ class TomlDocument:
 
 
 def parse_toml(path: str, text: str) -> TomlDocument | Diagnostic:
-    """Parse ``text`` (the contents of ``path``); a syntax error comes back as a Diagnostic."""
+    """Parse ``text`` (the contents of ``path``); a syntax error comes back as a Diagnostic.
+
+    Plain TOML 1.0 is parsed as it is; only when that fails is the text folded (TOML 1.1
+    multi-line inline tables) and parsed again, so large valid files pay for one parse.
+    """
+    try:
+        return TomlDocument(path, text, tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        first_error = str(exc)
     folded = fold_multiline_inline_tables(text)
+    if folded == text:
+        return _syntax_error(path, text, text, first_error)
     try:
         data = tomllib.loads(folded)
     except tomllib.TOMLDecodeError as exc:
