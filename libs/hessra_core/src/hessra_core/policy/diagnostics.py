@@ -29,6 +29,10 @@ class Diagnostic:
     message: str
     hint: str | None = None
 
+    def __post_init__(self) -> None:
+        # Accept "error"/"warning" strings from callers, but always store the enum.
+        object.__setattr__(self, "severity", Severity(self.severity))
+
     def __str__(self) -> str:
         text = f"{self.path}:{self.line}:{self.column}: {self.severity.value}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
