@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hessra_core import pki
 from hessra_core.errors import AuthenticationError
@@ -113,3 +117,34 @@ def test_untrusted_certificates_are_refused(index: int, ca: pki.IssuedCert):
     assert name == CASE_IDS[index]
     with pytest.raises(AuthenticationError, match=expected):
         verify_chain(leaf, anchors)
+
+
+def test_leaf_whose_key_may_not_sign_is_refused(ca: pki.IssuedCert):
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    usage = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=True,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "enc-only")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(usage, critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    with pytest.raises(AuthenticationError, match="not for client auth"):
+        verify_chain(leaf, [ca.cert])

@@ -9,9 +9,9 @@ IPv4-mapped IPv6 as IPv4) and the serial number in decimal.
 
 ``verify_chain`` trusts a certificate only when a CA certificate from the policy's
 ``[cacerts]`` signed it directly, both are within their validity dates, the CA has the CA
-flag (and keyCertSign when it carries keyUsage), and the leaf, if it lists extended key
-usages, allows client authentication. Every ``[cacerts]`` certificate is a trust anchor:
-put intermediate CAs there too.
+flag (and keyCertSign when it carries keyUsage), and the leaf allows client authentication
+(clientAuth when it lists extended key usages, digitalSignature when it lists key usages).
+Every ``[cacerts]`` certificate is a trust anchor: put intermediate CAs there too.
 """
 
 from __future__ import annotations
@@ -77,6 +77,11 @@ def _within_dates(cert: x509.Certificate, now: datetime) -> bool:
 
 
 def _allows_client_auth(cert: x509.Certificate) -> bool:
+    try:
+        if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
+            return False  # a TLS client proves its key with a signature
+    except x509.ExtensionNotFound:
+        pass
     try:
         usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
