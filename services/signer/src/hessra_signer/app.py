@@ -1,0 +1,157 @@
+"""Wiring of the signer: its key, its policy source, the mTLS server, metrics.
+
+Start-up order matters for readiness: the server starts NOT_SERVING, the policy
+source (``--policy-dir`` or this organisation's policy-sync, or the persisted copy
+when policy-sync is unreachable) delivers a snapshot, and only then does gRPC health
+report SERVING. Until then SignToken fails with FAILED_PRECONDITION. Until a snapshot
+names trusted CAs, no client certificate can complete the handshake at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import grpc
+import structlog
+
+from hessra.v1 import signer_pb2, signer_pb2_grpc
+from hessra_core.errors import ConfigError, KeyFormatError
+from hessra_core.keys import KeyPair
+from hessra_core.rpc import (
+    DynamicServerCredentials,
+    Listener,
+    ObservabilityInterceptor,
+    RunningServer,
+    serve_until_signalled,
+    start_server,
+)
+from hessra_core.snapshot_file import write_atomic
+from hessra_signer import metrics
+from hessra_signer.config import SignerConfig
+from hessra_signer.policy_dir import PolicyDirSource
+from hessra_signer.servicer import SignerServicer
+from hessra_signer.signing import Signing
+from hessra_signer.state import ServingState, SnapshotHolder
+
+_log = structlog.get_logger("hessra.signer")
+
+SIGNER_SERVICE = signer_pb2.DESCRIPTOR.services_by_name["Signer"].full_name
+
+
+def load_keypair(path: Path) -> KeyPair:
+    try:
+        return KeyPair.load(path)
+    except KeyFormatError as exc:
+        raise ConfigError([f"signer.key_file: {exc.message}"], source="signer config") from None
+
+
+class SignerApp:
+    """``await app.start()``, then ``await app.stop()`` (or ``run()``)."""
+
+    def __init__(self, config: SignerConfig) -> None:
+        self.config = config
+        extra_ca = config.extra_client_ca_file.read_bytes() if config.extra_client_ca_file else b""
+        self.signing = Signing(
+            config.name, load_keypair(config.signing_key_file), config.issuer_keys
+        )
+        self.holder = SnapshotHolder(extra_ca)
+        self.running: RunningServer | None = None
+        self.metrics_port: int | None = None
+        self._source: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.running is not None, "start() first"
+        return self.running.port
+
+    def apply_snapshot(self, snapshot: Any) -> bool:
+        """Decide by ``snapshot`` from now on (what the policy sources call)."""
+        return self.holder.set(snapshot)
+
+    def _on_state(self, state: ServingState) -> None:
+        metrics.record_snapshot(state.revision, state.digest)
+        running, loop = self.running, self._loop
+        if running is not None and loop is not None and not running.serving:
+            # Sources may call from a thread; health is updated on the server's loop.
+            loop.call_soon_threadsafe(lambda: loop.create_task(running.set_serving(True)))
+
+    def _policy_source(self) -> Any:
+        cfg = self.config
+        if cfg.policy_dir is not None:
+            return PolicyDirSource(
+                cfg.policy_dir, self.apply_snapshot, interval=cfg.policy_poll_interval
+            )
+        from hessra_core.rpc.subscriber import SnapshotSubscriber
+
+        if not (cfg.sync_ca_file and cfg.sync_cert_file and cfg.sync_key_file and cfg.sync_target):
+            raise ConfigError(["policy.sync_* settings are incomplete"], source="signer config")
+        credentials = grpc.ssl_channel_credentials(
+            cfg.sync_ca_file.read_bytes(),
+            cfg.sync_key_file.read_bytes(),
+            cfg.sync_cert_file.read_bytes(),
+        )
+        return SnapshotSubscriber(
+            cfg.sync_target,
+            credentials,
+            cfg.snapshot_file,
+            self.apply_snapshot,
+            name=f"signer:{cfg.name}",
+        )
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        mtls = DynamicServerCredentials(
+            cfg.cert_file, cfg.key_file, client_ca=lambda: self.holder.client_ca_pem
+        )
+        self.running = await start_server(
+            listeners=[Listener(cfg.listen, mtls.server_credentials())],
+            services=[
+                (
+                    signer_pb2_grpc.add_SignerServicer_to_server,
+                    SignerServicer(self.holder, self.signing),
+                )
+            ],
+            service_names=[SIGNER_SERVICE],
+            interceptors=[ObservabilityInterceptor()],
+        )
+        self.holder.on_change(self._on_state)
+        if cfg.metrics_port >= 0:
+            self.metrics_port = metrics.start_metrics_server(cfg.metrics_port)
+        self._source = self._policy_source()
+        await self._source.start()
+        if cfg.port_file is not None:
+            info = {"port": self.port, "pid": os.getpid(), "metrics_port": self.metrics_port}
+            write_atomic(cfg.port_file, (json.dumps(info) + "\n").encode(), mode=0o644)
+        _log.info(
+            "signer_started",
+            signer=cfg.name,
+            port=self.port,
+            metrics_port=self.metrics_port,
+            public_key=self.signing.keypair.public_key.to_string(),
+            trusted_issuer_keys=len(cfg.issuer_keys),
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._source is not None:
+            await self._source.stop()
+            self._source = None
+        if self.running is not None:
+            await self.running.stop(self.config.shutdown_grace if grace is None else grace)
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, shut down gracefully."""
+        await self.start()
+        assert self.running is not None
+        try:
+            await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
+        finally:
+            await self.stop(0)
+
+
+__all__ = ["SIGNER_SERVICE", "SignerApp"]

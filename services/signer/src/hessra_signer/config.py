@@ -1,0 +1,297 @@
+"""Signer configuration: a TOML file, ``HESSRA_SIGNER_*`` overrides, and flags.
+
+Precedence, lowest first: built-in defaults, the TOML file, environment variables,
+command-line flags. :func:`load_config` reports every problem at once in one
+``ConfigError``; nothing else in the service reads the environment.
+
+File layout (the environment variable for a key is ``HESSRA_SIGNER_<SECTION>_<KEY>``
+in upper case; list values from the environment are comma-separated)::
+
+    [server]
+    listen = "127.0.0.1:50052"       # mTLS: a client certificate is required
+    cert_file = "tls/signer.crt"     # required; reloaded from disk when it changes
+    key_file = "tls/signer.key"      # required
+    extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts] (probes)
+    port_file = ""                   # JSON {"port", "pid", "metrics_port"} once listening
+    metrics_port = -1                # Prometheus; -1 off, 0 ephemeral
+    shutdown_grace = 5.0
+    log_level = "info"
+
+    [signer]
+    name = "legal_dept"              # required: the name in the issuer's `required_signers`
+    key_file = "keys/legal.pem"      # required: PKCS#8 private key its sign-offs are signed with
+    issuer_public_keys = []          # trusted issuer keys, `ed25519/<hex>` or PEM text
+    issuer_public_key_files = []     # ... or files holding them (at least one key in all)
+
+    [policy]                         # this organisation's own policy
+    dir = ""                         # standalone: compile this directory, re-read on change
+    poll_interval = 2.0
+    sync_target = ""                 # or: subscribe to this organisation's policy-sync (mTLS)
+    sync_ca_file = ""
+    sync_cert_file = ""
+    sync_key_file = ""
+    snapshot_file = ""               # persisted last snapshot (required with sync_target)
+
+Exactly one of ``policy.dir`` and ``policy.sync_target`` is required. Relative paths in
+the file resolve against the file's directory; from the environment or flags, against
+the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from hessra_core.errors import ConfigError, KeyFormatError
+from hessra_core.keys import KeySet, PublicKey
+from hessra_core.tokens.model import check_name
+
+ENV_PREFIX = "HESSRA_SIGNER_"
+
+
+@dataclass(frozen=True)
+class SignerConfig:
+    """Everything the signer needs to start. Build it with :func:`load_config`."""
+
+    name: str
+    cert_file: Path
+    key_file: Path
+    signing_key_file: Path
+    issuer_keys: KeySet
+    listen: str = "127.0.0.1:50052"
+    extra_client_ca_file: Path | None = None
+    port_file: Path | None = None
+    metrics_port: int = -1
+    shutdown_grace: float = 5.0
+    log_level: str = "info"
+    policy_dir: Path | None = None
+    policy_poll_interval: float = 2.0
+    sync_target: str | None = None
+    sync_ca_file: Path | None = None
+    sync_cert_file: Path | None = None
+    sync_key_file: Path | None = None
+    snapshot_file: Path | None = None
+
+
+# (section, key) in the file -> field name and kind.
+_SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
+    ("server", "listen"): ("listen", "str"),
+    ("server", "cert_file"): ("cert_file", "path"),
+    ("server", "key_file"): ("key_file", "path"),
+    ("server", "extra_client_ca_file"): ("extra_client_ca_file", "path"),
+    ("server", "port_file"): ("port_file", "path"),
+    ("server", "metrics_port"): ("metrics_port", "int"),
+    ("server", "shutdown_grace"): ("shutdown_grace", "float"),
+    ("server", "log_level"): ("log_level", "str"),
+    ("signer", "name"): ("name", "str"),
+    ("signer", "key_file"): ("signing_key_file", "path"),
+    ("signer", "issuer_public_keys"): ("issuer_public_keys", "strs"),
+    ("signer", "issuer_public_key_files"): ("issuer_public_key_files", "paths"),
+    ("policy", "dir"): ("policy_dir", "path"),
+    ("policy", "poll_interval"): ("policy_poll_interval", "float"),
+    ("policy", "sync_target"): ("sync_target", "str?"),
+    ("policy", "sync_ca_file"): ("sync_ca_file", "path"),
+    ("policy", "sync_cert_file"): ("sync_cert_file", "path"),
+    ("policy", "sync_key_file"): ("sync_key_file", "path"),
+    ("policy", "snapshot_file"): ("snapshot_file", "path"),
+}
+_FIELD_KIND = {name: kind for name, kind in _SCHEMA.values()}
+
+
+def _convert(kind: str, raw: Any, where: str, base: Path, problems: list[str]) -> Any:
+    """Turn a file/env/flag value into the field's type, or record why it cannot be."""
+    try:
+        if kind in ("str", "str?"):
+            if not isinstance(raw, str):
+                raise TypeError("a string")
+            return raw or (None if kind == "str?" else raw)
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise TypeError("an integer")
+            return int(raw)
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise TypeError("a number")
+            return float(raw)
+        if kind == "path":
+            if not isinstance(raw, str | os.PathLike):
+                raise TypeError("a path string")
+            return (base / Path(raw)) if str(raw) else None
+        if kind in ("paths", "strs"):
+            # PEM keys contain no commas, so a comma-separated env value is unambiguous.
+            items = raw.split(",") if isinstance(raw, str) else raw
+            if not isinstance(items, list | tuple) or not all(
+                isinstance(i, str | os.PathLike) for i in items
+            ):
+                raise TypeError("a list of strings")
+            cleaned = [str(i).strip() for i in items if str(i).strip()]
+            if kind == "strs":
+                return tuple(cleaned)
+            return tuple(base / Path(i) for i in cleaned)
+    except TypeError as exc:
+        problems.append(f"{where}: expected {exc}")
+        return None
+    except ValueError:
+        problems.append(f"{where}: {raw!r} is not a valid {kind}")
+        return None
+    raise AssertionError(kind)
+
+
+def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        problems.append(f"{path}: cannot read config file: {exc.strerror}")
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path}: invalid TOML: {exc}")
+        return {}
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            problems.append(f"{path}: `{section}` must be a table ([{section}])")
+            continue
+        for key, raw in table.items():
+            spec = _SCHEMA.get((section, key))
+            if spec is None:
+                problems.append(f"{path}: unknown key `{section}.{key}`")
+                continue
+            name, kind = spec
+            value = _convert(kind, raw, f"{path}: {section}.{key}", path.parent, problems)
+            if value is not None or kind in ("str?", "path"):
+                values[name] = value
+    return values
+
+
+def _from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    known = {f"{ENV_PREFIX}{s}_{k}".upper(): spec for (s, k), spec in _SCHEMA.items()}
+    for var, raw in env.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        spec = known.get(var)
+        if spec is None:
+            problems.append(f"environment: unknown variable {var}")
+            continue
+        name, kind = spec
+        values[name] = _convert(kind, raw, f"environment: {var}", Path.cwd(), problems)
+    return values
+
+
+def _check_address(name: str, address: str, problems: list[str]) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        problems.append(f"{name}: {address!r} is not host:port (port 0..65535)")
+
+
+def _check_readable(name: str, path: Path | None, problems: list[str]) -> None:
+    if path is not None and not os.access(path, os.R_OK):
+        problems.append(f"{name}: {path} does not exist or is not readable")
+
+
+def _issuer_keys(cfg: dict[str, Any], problems: list[str]) -> KeySet | None:
+    parsed: list[PublicKey] = []
+    for index, text in enumerate(cfg.get("issuer_public_keys", ()), start=1):
+        try:
+            parsed.append(PublicKey.parse(text))
+        except KeyFormatError as exc:
+            problems.append(f"signer.issuer_public_keys[{index}]: {exc.message}")
+    for path in cfg.get("issuer_public_key_files", ()):
+        try:
+            parsed.append(PublicKey.parse(Path(path).read_bytes()))
+        except OSError as exc:
+            problems.append(f"signer.issuer_public_key_files: {path}: cannot read: {exc.strerror}")
+        except KeyFormatError as exc:
+            problems.append(f"signer.issuer_public_key_files: {path}: {exc.message}")
+    if not parsed:
+        if not cfg.get("issuer_public_keys") and not cfg.get("issuer_public_key_files"):
+            problems.append(
+                "signer.issuer_public_keys or signer.issuer_public_key_files is required "
+                "(the issuer keys whose tokens this signer co-signs)"
+            )
+        return None
+    return KeySet.of(*parsed)
+
+
+def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
+    for required, where in (
+        ("cert_file", "server.cert_file"),
+        ("key_file", "server.key_file"),
+        ("signing_key_file", "signer.key_file"),
+    ):
+        if cfg.get(required) is None:
+            problems.append(f"{where} is required")
+    name = cfg.get("name")
+    if not name:
+        problems.append("signer.name is required (as the issuer's required_signers name it)")
+    else:
+        try:
+            check_name("signer.name", name)
+        except ValueError as exc:
+            problems.append(str(exc))
+    _check_address("server.listen", cfg.get("listen", SignerConfig.listen), problems)
+    if not -1 <= cfg.get("metrics_port", -1) <= 65535:
+        problems.append(f"server.metrics_port: {cfg['metrics_port']} is not -1, 0 or a port")
+    if cfg.get("shutdown_grace", 5.0) < 0:
+        problems.append("server.shutdown_grace must be >= 0")
+    if cfg.get("log_level", "info") not in ("debug", "info", "warning", "error"):
+        problems.append("server.log_level must be one of debug, info, warning, error")
+    if cfg.get("policy_poll_interval", 2.0) <= 0:
+        problems.append("policy.poll_interval must be > 0")
+    for key, where in (
+        ("cert_file", "server.cert_file"),
+        ("key_file", "server.key_file"),
+        ("extra_client_ca_file", "server.extra_client_ca_file"),
+        ("signing_key_file", "signer.key_file"),
+    ):
+        _check_readable(where, cfg.get(key), problems)
+    has_dir = cfg.get("policy_dir") is not None
+    has_sync = bool(cfg.get("sync_target"))
+    if has_dir == has_sync:
+        problems.append("exactly one of policy.dir and policy.sync_target is required")
+    if has_dir and not Path(cfg["policy_dir"]).is_dir():
+        problems.append(f"policy.dir: {cfg['policy_dir']} is not a directory")
+    if has_sync:
+        _check_address("policy.sync_target", cfg["sync_target"], problems)
+        for key in ("sync_ca_file", "sync_cert_file", "sync_key_file", "snapshot_file"):
+            if cfg.get(key) is None:
+                problems.append(f"policy.{key} is required with policy.sync_target")
+        for key in ("sync_ca_file", "sync_cert_file", "sync_key_file"):
+            _check_readable(f"policy.{key}", cfg.get(key), problems)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> SignerConfig:
+    """Merge defaults, ``path``, ``env`` (default ``os.environ``) and ``overrides`` (flags,
+    keyed by field name) and validate the result, reporting every problem at once."""
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    if path is not None:
+        merged.update(_from_file(Path(path), problems))
+    merged.update(_from_env(os.environ if env is None else env, problems))
+    for name, raw in (overrides or {}).items():
+        if name not in _FIELD_KIND:
+            problems.append(f"flags: unknown option {name}")
+        elif raw is not None:
+            merged[name] = _convert(_FIELD_KIND[name], raw, f"flags: {name}", Path.cwd(), problems)
+    merged = {k: v for k, v in merged.items() if v is not None or _FIELD_KIND[k] == "str?"}
+    _validate(merged, problems)
+    keys = _issuer_keys(merged, problems)
+    if problems:
+        raise ConfigError(problems, source="signer config")
+    assert keys is not None
+    known = {f.name for f in fields(SignerConfig)}
+    return SignerConfig(
+        issuer_keys=keys, **{k: v for k, v in merged.items() if k in known and k != "issuer_keys"}
+    )
+
+
+__all__ = ["ENV_PREFIX", "SignerConfig", "load_config"]
