@@ -71,7 +71,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.binary(max_size=400) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_fuzzed_bodies_parse_or_are_refused(body: bytes) -> None:
     for content_type in ("application/json", "application/x-www-form-urlencoded"):

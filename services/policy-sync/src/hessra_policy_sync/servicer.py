@@ -7,7 +7,6 @@ status codes (``hessra_core.rpc.status``) and writes the one log line per RPC.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hessra.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from hessra_core.errors import NotReadyError, PermissionDeniedError
+from hessra_core.policy.identifiers import canonical_dns, canonical_uri
 from hessra_core.rpc import annotate, peer_certificate
+from hessra_core.x509_identity import identities_from_certificate
 from hessra_policy_sync.hub import SnapshotHub
 from hessra_policy_sync.metrics import PolicySyncMetrics
 from hessra_policy_sync.reconcile import Outcome
@@ -96,16 +97,16 @@ def status_pb(view: StatusView, subscribers: int) -> policy_pb2.GetStatusRespons
 
 
 def presented_names(cert: x509.Certificate) -> set[str]:
-    """Every SAN value of a client certificate (URI, DNS, e-mail, IP)."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return set()
-    names: set[str] = set()
-    for kind in (x509.UniformResourceIdentifier, x509.DNSName, x509.RFC822Name):
-        names.update(str(v) for v in san.get_values_for_type(kind))
-    names.update(str(ipaddress.ip_address(ip)) for ip in san.get_values_for_type(x509.IPAddress))
-    return names
+    """Every SAN value of a client certificate (URI, DNS, e-mail, IP), canonical form."""
+    ids = identities_from_certificate(cert)
+    return {*ids.uris, *ids.dns, *ids.emails, *ids.ips}
+
+
+def allowed_names(entries: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
+    """Config entries in the forms ``presented_names`` yields (``uri:`` prefix optional)."""
+    return frozenset(
+        form for entry in entries for form in (entry, canonical_uri(entry), canonical_dns(entry))
+    )
 
 
 class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
@@ -123,7 +124,7 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
         self._status = status
         self._resync = resync
         self._metrics = metrics
-        self._resync_allowed = resync_allowed
+        self._resync_allowed = allowed_names(resync_allowed)
         self._plaintext = plaintext
         self._subscribers = 0
 
