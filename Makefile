@@ -22,6 +22,7 @@ help:
 	@echo "make proto-check  fail if the committed stubs are stale"
 	@echo "make bench        run the benchmarks (prints ratios against in-process baselines)"
 	@echo "make pg-install   install the hessra_authz PostgreSQL extension (root; see deploy/postgres)"
+	@echo "make node-deps    install the Node.js client test's pinned npm packages (tests/node)"
 
 setup: $(STAMP)
 
@@ -62,7 +63,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy libs/hessra_core/src
 
 # pytest exits 5 when it collects nothing; that is a failure of the suite, not a pass.
-pytest: $(STAMP)
+pytest: $(STAMP) node-deps
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
@@ -94,3 +95,18 @@ pg-deps:
 
 pg-install: pg-deps $(STAMP)
 	$(PY) deploy/postgres/install.py --python-dir $(PG_PYTHON_DIR) $(if $(PG_CONFIG),--pg-config $(PG_CONFIG))
+
+# The Node.js client test (tests/node) needs @grpc/grpc-js and @grpc/proto-loader, pinned in
+# tests/node/package-lock.json. Installed only when node and npm exist (the test is skipped
+# otherwise), and again only when the lock file changes.
+NODE_STAMP := tests/node/node_modules/.installed
+.PHONY: node-deps
+
+node-deps:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(NODE_STAMP); \
+	else echo "node-deps: node/npm not found; tests/node will be skipped"; fi
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund --ignore-scripts
+	touch $(NODE_STAMP)
