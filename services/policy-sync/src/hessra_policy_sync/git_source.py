@@ -31,7 +31,7 @@ from datetime import UTC
 from pathlib import Path
 
 import git
-from git.exc import GitCommandError, GitError
+from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, NoSuchPathError
 
 from hessra_core.errors import SourceError
 from hessra_policy_sync.config import GitSourceConfig, scrub_url
@@ -101,8 +101,8 @@ class GitSource:
     def _fetch_blocking(self) -> Fetched:
         branch = self._config.branch
         with self._lock:
-            repo = self._open()
             try:
+                repo = self._open()
                 repo.git.fetch(
                     "--prune",
                     "--no-tags",
@@ -114,7 +114,7 @@ class GitSource:
                 )
                 sha = repo.git.rev_parse("--verify", f"refs/remotes/origin/{branch}^{{commit}}")
                 commit = repo.commit(sha)
-            except (GitCommandError, GitError, ValueError) as exc:
+            except (GitError, OSError, ValueError) as exc:
                 raise SourceError(
                     f"fetching {branch} from {self.display} failed: {self._scrub(exc)}"
                 ) from None
@@ -164,9 +164,13 @@ class GitSource:
 
     def _open(self) -> git.Repo:
         if self._repo is None:
-            if (self._mirror / "HEAD").exists():
+            # Trees left by a crash mid-reconcile are garbage: each revision gets a fresh one.
+            shutil.rmtree(self._trees, ignore_errors=True)
+            try:
                 self._repo = git.Repo(self._mirror)
-            else:
+            except (InvalidGitRepositoryError, NoSuchPathError):
+                # Missing or damaged mirror: it is only a cache of the remote, so start over.
+                shutil.rmtree(self._mirror, ignore_errors=True)
                 self._mirror.mkdir(parents=True, exist_ok=True)
                 self._repo = git.Repo.init(self._mirror, bare=True)
         return self._repo

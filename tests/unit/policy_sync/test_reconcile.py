@@ -1,0 +1,97 @@
+"""The reconcile steps with a real git source and the real policy compiler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hessra_core import pki
+from hessra_policy_sync.config import GitSourceConfig
+from hessra_policy_sync.git_source import GitSource
+from hessra_policy_sync.hub import SnapshotHub
+from hessra_policy_sync.metrics import PolicySyncMetrics
+from hessra_policy_sync.policy_adapter import compile_snapshot
+from hessra_policy_sync.reconcile import Reconciler
+from hessra_policy_sync.status import Step, SyncStatus
+from hessra_policy_sync.testing import GitRemote, policy_files
+
+CA = pki.create_ca().cert_pem
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> GitRemote:
+    return GitRemote(tmp_path / "repo")
+
+
+def reconciler(tmp_path: Path, remote: GitRemote, persist=None) -> Reconciler:  # type: ignore[no-untyped-def]
+    source = GitSource(GitSourceConfig(url=remote.url), tmp_path / "work")
+    saved: list[str] = []
+    return Reconciler(
+        source=source,
+        compiler=compile_snapshot,
+        hub=SnapshotHub(),
+        persist=persist or (lambda snap: saved.append(snap.digest)),
+        status=SyncStatus(source=source.display, branch="main"),
+        metrics=PolicySyncMetrics(),
+        pushed_commit_attempts=3,
+        retry_delay=0.01,
+    )
+
+
+async def test_pushed_commit_never_seen_falls_back_to_the_tip(tmp_path, remote) -> None:
+    tip = remote.commit_and_push("v1", policy_files(CA))
+    r = reconciler(tmp_path, remote)
+    outcome = await r.reconcile(want="f" * 40, trigger="webhook")
+    assert (outcome.result, outcome.revision) == ("applied", f"main@sha1:{tip}")
+
+
+async def test_unchanged_revision_does_nothing(tmp_path, remote) -> None:
+    remote.commit_and_push("v1", policy_files(CA))
+    r = reconciler(tmp_path, remote)
+    first = await r.reconcile()
+    second = await r.reconcile()
+    assert (first.result, second.result) == ("applied", "unchanged")
+    assert second.digest == first.digest
+    metrics = r._metrics.render().decode()
+    assert 'hessra_policy_sync_reconciles_total{result="unchanged"} 1.0' in metrics
+    assert "hessra_policy_sync_last_success_timestamp_seconds" in metrics
+
+
+async def test_persist_failure_is_a_publish_failure_and_is_retried(tmp_path, remote) -> None:
+    remote.commit_and_push("v1", policy_files(CA))
+    calls: list[int] = []
+
+    def flaky_disk(snapshot) -> None:  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+
+    r = reconciler(tmp_path, remote, persist=flaky_disk)
+    failed = await r.reconcile()
+    assert failed.result == "failed"
+    assert failed.error is not None
+    assert failed.error.step is Step.PUBLISH
+    assert "No space left" in failed.error.message
+    assert r._hub.current is None  # never served without being persisted
+    retried = await r.reconcile()  # same revision, but it was never applied: try again
+    assert retried.result == "applied"
+    assert r._hub.current is not None
+
+
+async def test_branch_missing_on_remote_is_fetch_failed(tmp_path, remote) -> None:
+    r = reconciler(tmp_path, remote)  # nothing pushed yet
+    outcome = await r.reconcile()
+    assert outcome.error is not None
+    assert outcome.error.step is Step.FETCH
+    assert "main" in outcome.error.message
+
+
+async def test_damaged_mirror_is_rebuilt(tmp_path, remote) -> None:
+    remote.commit_and_push("v1", policy_files(CA))
+    mirror = tmp_path / "work" / "mirror.git"
+    mirror.mkdir(parents=True)
+    (mirror / "HEAD").write_text("garbage")
+    outcome = await reconciler(tmp_path, remote).reconcile()
+    assert outcome.result == "applied"
+    assert (mirror / "HEAD").read_text() != "garbage"
