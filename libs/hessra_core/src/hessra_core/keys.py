@@ -126,7 +126,20 @@ class PublicKey:
         return _public_from_crypto(key)
 
     def to_string(self) -> str:
+        return self._text
+
+    # Keys are compared, hashed and printed on every verification (cache keys,
+    # chain lookups), so both are computed once per key object.
+    @cached_property
+    def _text(self) -> str:
         return f"{self.algorithm.value}/{self.raw.hex()}"
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.algorithm, self.raw))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return self.to_string()

@@ -7,16 +7,16 @@ evaluating it for a token this small.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
-from hessra_core.errors import TokenError
-from hessra_core.keys import PublicKey
+from hessra_core.errors import RunLimitError, TokenError
 from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import Context, evaluation_failure
 from hessra_core.tokens._load import LoadedToken
 from hessra_core.tokens.limits import DEFAULT_LIMITS, RunLimits
+from hessra_core.tokens.model import ServiceNode
 
 # The only way an authorization token verifies: it grants exactly the triple
 # the verifier asked about. Hessra's verifier says `allow if true` and relies on
@@ -42,17 +42,25 @@ def fact(name: str, value: str | int) -> Any:
 
 
 @lru_cache(maxsize=1024)
-def node_check(resource: str, component: str, key: PublicKey) -> Any:
-    return biscuit.Check(
-        "check if node({resource}, {component}) trusting authority, {node_key}",
-        {"resource": resource, "component": component},
-        {"node_key": key.to_biscuit()},
+def node_checks(resource: str, nodes: tuple[ServiceNode, ...]) -> tuple[Any, ...]:
+    """One check per node, each trusting only that node's key.
+
+    Separate checks matter: one check trusting every node key would let one
+    node's block assert another node's ``node(...)`` fact directly.
+    """
+    return tuple(
+        biscuit.Check(
+            "check if node({resource}, {component}) trusting authority, {node_key}",
+            {"resource": resource, "component": node.component},
+            {"node_key": node.public_key.to_biscuit()},
+        )
+        for node in nodes
     )
 
 
-def require_str(**values: object) -> None:
-    for name, value in values.items():
-        if not isinstance(value, str):
+def require_str(*pairs: tuple[str, object]) -> None:
+    for name, value in pairs:
+        if type(value) is not str:
             raise TypeError(f"{name} must be a string, not {type(value).__name__}")
 
 
@@ -60,32 +68,43 @@ def authorize(
     loaded: LoadedToken,
     facts: Iterable[Any],
     policy: Any,
-    ctx: Context,
+    ctx: Callable[[], Context],
     *,
     rules: Iterable[Any] = (),
     checks: Iterable[Any] = (),
     limits: RunLimits = DEFAULT_LIMITS,
 ) -> Any:
-    """Evaluate the token; return the authorizer on success, raise a TokenError otherwise."""
-    builder = biscuit.AuthorizerBuilder()
-    for f in facts:
-        builder.add_fact(f)
-    for r in rules:
-        builder.add_rule(r)
-    for c in checks:
-        builder.add_check(c)
-    builder.add_policy(policy)
-    limits.apply(builder)
-    authorizer = None
-    try:
-        authorizer = builder.build(loaded.biscuit)
-        authorizer.authorize()
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # fail closed on anything biscuit raises, panics included
-        error: TokenError = evaluation_failure(exc, ctx, authorizer)
-        raise error from exc
-    return authorizer
+    """Evaluate the token; return the authorizer on success, raise a TokenError otherwise.
+
+    ``ctx`` is called only on failure, to say what was asked. A run-limit hit
+    is retried once: the time limit is wall-clock, so a process descheduled
+    on a busy machine can hit it with a good token, while a token that is
+    truly too expensive hits it again.
+    """
+    facts, rules, checks = tuple(facts), tuple(rules), tuple(checks)
+    for attempt in (1, 2):
+        builder = biscuit.AuthorizerBuilder()
+        for f in facts:
+            builder.add_fact(f)
+        for r in rules:
+            builder.add_rule(r)
+        for c in checks:
+            builder.add_check(c)
+        builder.add_policy(policy)
+        limits.apply(builder)
+        authorizer = None
+        try:
+            authorizer = builder.build(loaded.biscuit)
+            authorizer.authorize()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # fail closed on anything biscuit raises, panics included
+            error: TokenError = evaluation_failure(exc, ctx(), authorizer)
+            if isinstance(error, RunLimitError) and attempt == 1:
+                continue
+            raise error from exc
+        return authorizer
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 __all__ = [
@@ -94,6 +113,6 @@ __all__ = [
     "RIGHT_POLICY",
     "authorize",
     "fact",
-    "node_check",
+    "node_checks",
     "require_str",
 ]

@@ -35,7 +35,7 @@ class LoadedToken:
     root_key_id: int | None
     # Facts derived from the token's structure (e.g. its attestation sequence),
     # computed once per cached token by whoever needs them.
-    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    memo: dict[object, Any] = field(default_factory=dict, repr=False)
 
 
 class _LRU:

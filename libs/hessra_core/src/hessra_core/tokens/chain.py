@@ -21,7 +21,7 @@ from hessra_core.errors import (
 )
 from hessra_core.keys import KeyPair
 from hessra_core.tokens import _authority as src
-from hessra_core.tokens._authorize import RIGHT_POLICY, authorize, fact, node_check, require_str
+from hessra_core.tokens._authorize import RIGHT_POLICY, authorize, fact, node_checks, require_str
 from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import Context, append_failure
 from hessra_core.tokens._load import Keys, LoadedToken, load_token
@@ -34,7 +34,7 @@ def attest_service_chain_token(
     token: str, keypair: KeyPair, *, resource: str, root_keys: Keys
 ) -> str:
     """Append this node's attestation. The token's signatures are checked first."""
-    require_str(resource=resource)
+    require_str(("resource", resource))
     loaded = load_token(token, root_keys)
     try:
         request = loaded.biscuit.third_party_request()
@@ -125,11 +125,15 @@ def verify_service_chain_token(
     Every node before ``component`` (all nodes when it is None) must have
     attested, in chain order, exactly once.
     """
-    require_str(subject=subject, resource=resource, operation=operation)
+    require_str(("subject", subject), ("resource", resource), ("operation", operation))
     chain = tuple(chain)
     required = _required_count(chain, component)
     loaded = load_token(token, keys)
-    check_attestation_order(attesters(loaded), chain, required)
+    # The order depends only on the token and the chain: check it once per cached token.
+    order_key = ("order", chain, required)
+    if order_key not in loaded.memo:
+        check_attestation_order(attesters(loaded), chain, required)
+        loaded.memo[order_key] = True
     facts = [
         fact("time", to_unix(now)),
         fact("subject", subject),
@@ -137,18 +141,21 @@ def verify_service_chain_token(
         fact("operation", operation),
     ]
     if domain is not None:
-        require_str(domain=domain)
+        require_str(("domain", domain))
         facts.append(fact("domain", domain))
     needed = chain[:required]
-    checks = [node_check(resource, n.component, n.public_key) for n in needed]
-    ctx = Context(
-        "authorization",
-        subject,
-        resource,
-        operation,
-        domain,
-        node_checks=[n.component for n in needed],
-    )
+    checks = node_checks(resource, needed)
+
+    def ctx() -> Context:  # built only if verification fails
+        return Context(
+            "authorization",
+            subject,
+            resource,
+            operation,
+            domain,
+            node_checks=[n.component for n in needed],
+        )
+
     authorize(loaded, facts, RIGHT_POLICY, ctx, checks=checks, limits=limits)
     return VerifiedToken(subject, resource, operation, loaded.root_key_id, loaded.biscuit)
 

@@ -120,13 +120,16 @@ def verify_identity_token(
     limits: RunLimits = DEFAULT_LIMITS,
 ) -> VerifiedIdentity:
     """Verify that ``token`` is a live identity token covering ``actor``."""
-    require_str(actor=actor)
+    require_str(("actor", actor))
     loaded = load_token(token, keys)
     facts = [fact("time", to_unix(now)), fact("actor", actor)]
     if domain is not None:
-        require_str(domain=domain)
+        require_str(("domain", domain))
         facts.append(fact("domain", domain))
-    ctx = Context("identity", domain=domain, actor=actor)
+
+    def ctx() -> Context:  # built only if verification fails
+        return Context("identity", domain=domain, actor=actor)
+
     authorizer = authorize(loaded, facts, IDENTITY_POLICY, ctx, limits=limits)
     return VerifiedIdentity(_subject(authorizer), actor, loaded.root_key_id, loaded.biscuit)
 

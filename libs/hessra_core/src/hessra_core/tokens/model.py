@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -71,7 +72,7 @@ def from_unix(seconds: int) -> datetime:
 def to_unix(now: datetime | None) -> int:
     """Hessra writes times as integer Unix seconds, and so do we."""
     if now is None:
-        return int(datetime.now(UTC).timestamp())
+        return int(time.time())
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return int(now.timestamp())

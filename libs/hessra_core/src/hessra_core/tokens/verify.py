@@ -39,7 +39,7 @@ def verify_token(
     token are not enforced here; use ``verify_service_chain_token`` where the
     chain matters. Raises a ``TokenError`` subclass saying what failed.
     """
-    require_str(subject=subject, resource=resource, operation=operation)
+    require_str(("subject", subject), ("resource", resource), ("operation", operation))
     loaded = load_token(token, keys)
     facts = [
         fact("time", to_unix(now)),
@@ -48,9 +48,12 @@ def verify_token(
         fact("operation", operation),
     ]
     if domain is not None:
-        require_str(domain=domain)
+        require_str(("domain", domain))
         facts.append(fact("domain", domain))
-    ctx = Context("authorization", subject, resource, operation, domain)
+
+    def ctx() -> Context:  # built only if verification fails
+        return Context("authorization", subject, resource, operation, domain)
+
     authorize(loaded, facts, RIGHT_POLICY, ctx, limits=limits)
     return VerifiedToken(subject, resource, operation, loaded.root_key_id, loaded.biscuit)
 
@@ -70,13 +73,16 @@ def verify_capability(
     For services that care what may be done, not who does it. The subject is
     taken from the token's ``right`` facts for exactly this resource and operation.
     """
-    require_str(resource=resource, operation=operation)
+    require_str(("resource", resource), ("operation", operation))
     loaded = load_token(token, keys)
     facts = [fact("time", to_unix(now)), fact("resource", resource), fact("operation", operation)]
     if domain is not None:
-        require_str(domain=domain)
+        require_str(("domain", domain))
         facts.append(fact("domain", domain))
-    ctx = Context("capability", None, resource, operation, domain)
+
+    def ctx() -> Context:  # built only if verification fails
+        return Context("capability", None, resource, operation, domain)
+
     authorizer = authorize(
         loaded, facts, RIGHT_POLICY, ctx, rules=[CAPABILITY_SUBJECT], limits=limits
     )
