@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hessra_policy_sync.config import WebhookConfig, WebhookSecrets
 from hessra_policy_sync.testing import SECRETS, eventually
 from hessra_policy_sync.webhook import sign
 
@@ -302,3 +303,45 @@ async def test_malformed_payloads_never_crash_the_receiver(running) -> None:
         async with session.get(f"http://127.0.0.1:{app.http_port}/healthz") as response:
             assert response.status == 200
     assert 400 in seen
+
+
+async def test_unconfigured_provider_is_404_and_insecure_mode_accepts_unsigned(
+    remote, good_files, start_app, capsys
+) -> None:
+    sha = remote.commit_and_push("v1", good_files())
+    body = push_payload(sha)
+    strict = await start_app(webhook=WebhookConfig(secrets=WebhookSecrets(github=b"only-github")))
+    status, answer = await post(strict.http_port, "gitlab", body, headers_for("gitlab", body))
+    assert (status, answer["result"]) == (404, "disabled")
+
+    loose = await start_app(
+        webhook=WebhookConfig(secrets=WebhookSecrets(github=b"only-github"), insecure=True),
+        state_dir=strict.config.server.state_dir.parent / "state-loose",
+    )
+    logged = capsys.readouterr()
+    assert "INSECURE_WEBHOOKS" in logged.out + logged.err
+    unsigned = headers_for("generic", body, signed=False)
+    assert (await post(loose.http_port, "generic", body, unsigned))[0] == 202
+    # A provider that has a secret still needs its signature, insecure mode or not.
+    unsigned = headers_for("github", body, signed=False)
+    assert (await post(loose.http_port, "github", body, unsigned))[0] == 401
+
+
+async def test_status_metrics_and_probes_over_http(running) -> None:
+    app, sub = running
+    base = f"http://127.0.0.1:{app.http_port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/status") as r:
+            status = await r.json()
+        async with session.get(f"{base}/metrics") as r:
+            metrics = await r.text()
+        async with session.get(f"{base}/readyz") as r:
+            ready = r.status
+    assert status["serving_digest"] == sub.digest
+    ready_condition = status["conditions"][0]
+    assert (ready_condition["type"], ready_condition["status"]) == ("Ready", True)
+    assert ready_condition["reason"] == "Succeeded"
+    assert ready == 200
+    assert 'hessra_policy_sync_reconciles_total{result="applied"} 1.0' in metrics
+    assert "hessra_policy_sync_subscribers 1.0" in metrics
+    assert f'digest="{sub.digest}"' in metrics
