@@ -10,6 +10,7 @@ from hessra_core import errors
 from hessra_core.keys import KeyPair
 from hessra_core.tokens import (
     JIT_TTL,
+    claimed_actor,
     delegate_identity_token,
     jit_identity_token,
     mint_identity_token,
@@ -91,6 +92,9 @@ def test_delegation_chains_extend_the_narrowest_identity(root: KeyPair) -> None:
         token, child="agent", ttl=600, root_keys=root.public_key, now=NOW
     )
     twice = delegate_identity_token(once, child="task", ttl=60, root_keys=root.public_key, now=NOW)
+    assert claimed_actor(token, root.public_key) == ALICE
+    assert claimed_actor(once, root.public_key) == f"{ALICE}:agent"
+    assert claimed_actor(twice, root.public_key) == f"{ALICE}:agent:task"
     verify_identity_token(twice, root.public_key, actor=f"{ALICE}:agent:task", now=NOW)
     with pytest.raises(errors.IdentityMismatchError):
         verify_identity_token(twice, root.public_key, actor=f"{ALICE}:agent", now=NOW)

@@ -15,12 +15,13 @@ import biscuit_auth
 import pytest
 
 from hessra_core import errors
-from hessra_core.keys import KeyPair
+from hessra_core.keys import KeyPair, KeySet
 from hessra_core.pki import create_ca
 from hessra_core.tokens import (
     SignerRef,
     add_signoff,
     attest_service_chain_token,
+    claimed_actor,
     delegate_identity_token,
     mint_identity_token,
     mint_token,
@@ -246,3 +247,46 @@ def test_we_accept_hessra_py_identity_tokens(root: KeyPair) -> None:
     verify_identity_token(token, root.public_key, actor="urn:hessra:alice:agent")
     with pytest.raises(errors.IdentityMismatchError):
         verify_identity_token(token, root.public_key, actor="urn:hessra:bob")
+
+
+def test_we_follow_delegations_made_by_hessra_py(root: KeyPair) -> None:
+    ca = create_ca()
+    config = (
+        hessra_py.HessraConfig.builder()
+        .base_url("127.0.0.1")
+        .port(1)
+        .protocol("http1")
+        .server_ca(ca.cert_pem.decode())
+        .public_key(root.public_key.to_pem())
+        .personal_keypair(root.private_pem())
+        .build()
+    )
+    client = hessra_py.HessraClient(config)
+    token = mint_identity_token(root, subject="urn:hessra:alice", ttl=600).token
+    agent = client.attenuate_identity_token(token, "urn:hessra:alice:agent", 60)
+    assert claimed_actor(agent, root.public_key) == "urn:hessra:alice:agent"
+    verify_identity_token(agent, root.public_key, actor="urn:hessra:alice:agent")
+    with pytest.raises(errors.IdentityMismatchError):
+        verify_identity_token(agent, root.public_key, actor="urn:hessra:alice")
+    task = delegate_identity_token(agent, child="task", ttl=30, root_keys=root.public_key)
+    assert claimed_actor(task, root.public_key) == "urn:hessra:alice:agent:task"
+    verify_identity_token(task, root.public_key, actor="urn:hessra:alice:agent:task")
+
+
+def test_token_without_key_id_needs_a_single_key_set(root: KeyPair, other_root: KeyPair) -> None:
+    token = hessra_style(
+        root, CURRENT,
+        {"subject": "alice", "resource": "orders", "operation": "read", "expiration": expiration()},
+    ).to_base64()  # fmt: skip
+    verify_token(
+        token, KeySet.of(root.public_key), subject="alice", resource="orders", operation="read"
+    )
+    # With two trusted keys there is no safe way to pick one for an id-less token.
+    with pytest.raises(errors.UnknownKeyIdError, match="none"):
+        verify_token(
+            token,
+            KeySet.of(root.public_key, other_root.public_key),
+            subject="alice",
+            resource="orders",
+            operation="read",
+        )

@@ -15,6 +15,7 @@ from hessra_core.tokens._load import MAX_TOKEN_CHARS, configure_token_cache
 from hessra_core.tokens.chain import attest_service_chain_token, verify_service_chain_token
 from hessra_core.tokens.identity import (
     JIT_TTL,
+    claimed_actor,
     delegate_identity_token,
     jit_identity_token,
     mint_identity_token,
@@ -54,6 +55,7 @@ __all__ = [
     "VerifiedToken",
     "add_signoff",
     "attest_service_chain_token",
+    "claimed_actor",
     "configure_token_cache",
     "delegate_identity_token",
     "inspect_token",

@@ -31,6 +31,13 @@ SUBJECT_FACT = re.compile(r'^subject\("(.*)"\);$', re.MULTILINE)
 SERVICE_FACT = re.compile(r"^service\(", re.MULTILINE)
 NAMESPACE_FACT = re.compile(r"^namespace\(", re.MULTILINE)
 DELEGATED_FACT = re.compile(r"^delegated\(", re.MULTILINE)
+# Delegation checks as Hessra's tools write them (current and earlier forms).
+ACTOR_CHECK = re.compile(
+    r'^check if actor\(\$a\), \$a == "(.*)" \|\| \$a\.starts_with\("(.*)" \+ ":"\);$', re.MULTILINE
+)
+ACTOR_PREFIX_CHECK = re.compile(
+    r'^check if actor\(\$a\), \$a\.starts_with\("(.*)"\);$', re.MULTILINE
+)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from hessra_core.tokens._authorize import IDENTITY_POLICY, authorize, fact, requ
 from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import Context, append_failure
 from hessra_core.tokens._load import Keys, LoadedToken, load_token
-from hessra_core.tokens._source import DELEGATED_FACT
+from hessra_core.tokens._source import ACTOR_CHECK, ACTOR_PREFIX_CHECK, DELEGATED_FACT
 from hessra_core.tokens.limits import DEFAULT_LIMITS, RunLimits
 from hessra_core.tokens.model import (
     DEFAULT_TTL,
@@ -87,27 +87,47 @@ def _subject(authorizer: Any) -> str:
 
 
 def _narrowest_identity(loaded: LoadedToken, subject: str) -> str:
-    """The longest identity a delegation block has narrowed this token to."""
+    """The longest identity the token's delegation blocks narrow it to.
+
+    Our delegation blocks carry a ``delegated`` fact, read through a Datalog
+    query. Blocks appended by Hessra's tools carry only the actor check; for
+    those the identity is read from the printed check. Either way the result
+    is only a claim: callers verify it with ``verify_identity_token``.
+    """
     token = loaded.biscuit
     builder = biscuit.AuthorizerBuilder()
     DEFAULT_LIMITS.apply(builder)
     authorizer = builder.build(token)
     narrowest = subject
     for i in range(1, token.block_count()):
+        source = token.block_source(i)
         external = token.block_external_key(i)
-        if external is None or DELEGATED_FACT.search(token.block_source(i)) is None:
-            continue
-        rule = biscuit.Rule(
-            "d($i) <- delegated($i) trusting {k}",
-            None,
-            {"k": PublicKey.parse(str(external)).to_biscuit()},
-        )
-        for f in authorizer.query(rule):
-            identity = str(f.terms[0])
+        claimed: list[str] = []
+        if external is not None and DELEGATED_FACT.search(source):
+            rule = biscuit.Rule(
+                "d($i) <- delegated($i) trusting {k}",
+                None,
+                {"k": PublicKey.parse(str(external)).to_biscuit()},
+            )
+            claimed = [str(f.terms[0]) for f in authorizer.query(rule)]
+        else:
+            claimed = [a for a, b in ACTOR_CHECK.findall(source) if a == b]
+            claimed += ACTOR_PREFIX_CHECK.findall(source)
+        for identity in claimed:
             # A delegation can only narrow: ignore anything outside the current identity.
             if identity.startswith(narrowest + ":"):
                 narrowest = identity
     return narrowest
+
+
+def claimed_actor(token: str, root_keys: Keys) -> str:
+    """The identity a (possibly delegated) identity token speaks for, unverified.
+
+    Checks signatures, then reads the narrowest delegated identity. Pass the
+    result to ``verify_identity_token`` as ``actor`` before trusting it.
+    """
+    loaded = load_token(token, root_keys)
+    return _narrowest_identity(loaded, _subject_of(loaded))
 
 
 def verify_identity_token(
@@ -184,6 +204,7 @@ def jit_identity_token(
 
 __all__ = [
     "JIT_TTL",
+    "claimed_actor",
     "delegate_identity_token",
     "jit_identity_token",
     "mint_identity_token",
