@@ -39,6 +39,7 @@ _SCALAR = re.compile(r"[^,\]}#\r\n]+")
 _ERROR_AT = re.compile(
     r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$"
 )
+_DECLARED_TWICE = re.compile(r"^Cannot declare \((.*)\) twice$")
 # Tokens the folder has to recognise; everything else passes through untouched.
 _FOLD_TOKEN = re.compile(
     r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*(?:"{3,5}|$)'
@@ -193,6 +194,13 @@ def _syntax_error(path: str, text: str, folded: str, raw: str) -> Diagnostic:
     offset = max(0, min(offset, len(text)))
     line = bisect.bisect_right(starts, offset)
     column = offset - starts[line - 1] + 1
+    declared = _DECLARED_TWICE.match(message)
+    if declared:
+        # tomllib points past the repeated [table] header and names it as a Python tuple.
+        dotted = ".".join(re.findall(r"'((?:[^'\\]|\\.)*)'", declared.group(1)))
+        message = f"table [{dotted}] is declared twice"
+        line_text = text[starts[line - 1] :]
+        column = len(line_text) - len(line_text.lstrip(" \t")) + 1
     message = message[:1].lower() + message[1:]
     return Diagnostic(path, line, column, Severity.ERROR, f"invalid TOML: {message}")
 
