@@ -7,8 +7,12 @@ over gRPC (``Resync`` as the admin identity) and then checks what a real
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from hessra_core.policy.snapshot import compile_policy_dir
 from hessra_policy_sync.testing import conditions, eventually
@@ -193,3 +197,36 @@ async def test_resync_needs_an_allowed_identity(remote, good_files, start_app, c
     assert "resync_allowed" in info.value.details()
     # Reading status is open to any authenticated subscriber.
     assert (await issuer.status()).source == remote.url
+
+
+async def test_health_follows_the_snapshot_and_reflection_lists_the_service(
+    remote, good_files, start_app, client_factory
+) -> None:
+    app = await start_app()  # nothing pushed yet: no snapshot
+    admin = client_factory(app.grpc_port)
+    health = health_pb2_grpc.HealthStub(admin.channel)
+    request = health_pb2.HealthCheckRequest(service="hessra.v1.PolicySync")
+    answer = await health.Check(request, timeout=5)
+    assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+    remote.commit_and_push("v1", good_files())
+    await admin.resync()
+    await eventually(lambda: app.hub.current is not None)
+
+    async def serving() -> bool:
+        return (await health.Check(request, timeout=5)).status == (
+            health_pb2.HealthCheckResponse.SERVING
+        )
+
+    for _ in range(100):
+        if await serving():
+            break
+        await asyncio.sleep(0.02)
+    assert await serving()
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(admin.channel)
+    query = reflection_pb2.ServerReflectionRequest(list_services="")
+    async for reply in stub.ServerReflectionInfo(iter([query]), timeout=5):
+        names = {s.name for s in reply.list_services_response.service}
+        break
+    assert "hessra.v1.PolicySync" in names
