@@ -10,6 +10,7 @@ ends the watch streams, then stops the servers with a grace period.
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,25 @@ from hessra_policy_sync.webhook import WebhookReceiver
 log = structlog.get_logger("hessra.policy_sync")
 
 SERVICE_NAME = policy_pb2.DESCRIPTOR.services_by_name["PolicySync"].full_name
+
+
+class _FileReader:
+    """The subscribers' CA bundle, re-read when the file changes (asked on every handshake)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stamp: tuple[int, int] | None = None
+        self._data: bytes | None = None
+
+    def __call__(self) -> bytes | None:
+        try:
+            st = os.stat(self._path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                self._data, self._stamp = self._path.read_bytes(), stamp
+        except OSError:
+            log.error("client_ca_unreadable", path=str(self._path))
+        return self._data
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -123,9 +143,8 @@ class PolicySyncApp:
         else:
             if not (server.cert_file and server.key_file and server.client_ca_file):
                 raise ConfigError(["server: cert_file, key_file and client_ca_file are required"])
-            ca_pem = server.client_ca_file.read_bytes()
             creds = DynamicServerCredentials(
-                server.cert_file, server.key_file, client_ca=lambda: ca_pem
+                server.cert_file, server.key_file, client_ca=_FileReader(server.client_ca_file)
             )
             listener = Listener(server.grpc_listen, creds.server_credentials())
         self._grpc = await start_server(
