@@ -243,3 +243,15 @@ def test_policy_revision_is_recorded_without_changing_the_decision(root: KeyPair
 def test_naive_datetime_is_refused(root: KeyPair) -> None:
     with pytest.raises(ValueError, match="timezone"):
         mint_token(root, **ASK, now=datetime(2030, 1, 1))
+
+
+@pytest.mark.parametrize("key_id", [-1, 2**32, True], ids=["negative", "too-big", "bool"])
+def test_key_id_must_be_u32(root: KeyPair, key_id: int) -> None:
+    with pytest.raises(ValueError, match="key_id"):
+        mint_token(root, **ASK, key_id=key_id)
+
+
+def test_keys_must_be_keys(root: KeyPair) -> None:
+    minted = mint_token(root, **ASK, now=NOW)
+    with pytest.raises(TypeError, match="PublicKey or a KeySet"):
+        verify_token(minted.token, root.public_key.to_string(), **ASK, now=NOW)  # type: ignore[arg-type]

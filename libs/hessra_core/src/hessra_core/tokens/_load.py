@@ -94,6 +94,8 @@ def load_token(token: object, keys: Keys) -> LoadedToken:
     caller named the one key to trust. With a ``KeySet`` the id picks the key
     (see ``KeySet.for_token``).
     """
+    if not isinstance(keys, PublicKey | KeySet):
+        raise TypeError(f"keys must be a PublicKey or a KeySet, not {type(keys).__name__}")
     text = _check_shape(token)
     cache_key = (text, keys)
     cached = _CACHE.get(cache_key)

@@ -26,6 +26,7 @@ from hessra_core.tokens.model import (
     MAX_IDENTITY_TTL,
     MintedToken,
     VerifiedIdentity,
+    check_key_id,
     check_ttl,
     from_unix,
     to_unix,
@@ -50,6 +51,7 @@ def mint_identity_token(
     if not isinstance(subject, str) or not subject:
         raise ValueError("subject must be a non-empty string")
     check_ttl(ttl, maximum=MAX_IDENTITY_TTL)
+    check_key_id(key_id)
     expiration = to_unix(now) + ttl
     authority = src.IDENTITY_DELEGATABLE if delegatable else src.IDENTITY_EXACT
     builder = biscuit.BiscuitBuilder(authority, {"subject": subject, "expiration": expiration})

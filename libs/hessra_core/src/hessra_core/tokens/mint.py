@@ -14,6 +14,7 @@ from hessra_core.tokens.model import (
     MintedToken,
     ServiceNode,
     SignerRef,
+    check_key_id,
     check_ttl,
     from_unix,
     to_unix,
@@ -61,6 +62,7 @@ def mint_token(
     if domain is not None and (not isinstance(domain, str) or not domain):
         raise ValueError("domain must be a non-empty string or None")
     check_ttl(ttl, maximum=MAX_TTL)
+    check_key_id(key_id)
     _check_names(service_chain, signers)
     expiration = to_unix(now) + ttl
 

@@ -86,6 +86,13 @@ def check_ttl(ttl: int, *, maximum: int) -> int:
     return ttl
 
 
+def check_key_id(key_id: int | None) -> None:
+    if key_id is None:
+        return
+    if isinstance(key_id, bool) or not isinstance(key_id, int) or not 0 <= key_id < 2**32:
+        raise ValueError(f"key_id must be an unsigned 32-bit integer, got {key_id!r}")
+
+
 @dataclass(frozen=True)
 class MintedToken:
     """A freshly minted token. The token string is a bearer secret: it stays out of repr."""
