@@ -290,3 +290,31 @@ def test_token_without_key_id_needs_a_single_key_set(root: KeyPair, other_root: 
             resource="orders",
             operation="read",
         )
+
+
+def test_we_accept_chain_attestations_made_by_hessra_py(root: KeyPair, chain: Chain) -> None:
+    ca = create_ca()
+    token = mint_token(
+        root, subject="alice", resource="orders", operation="read", service_chain=chain.nodes
+    ).token
+    for name in chain.names:
+        config = (
+            hessra_py.HessraConfig.builder()
+            .base_url("127.0.0.1")
+            .port(1)
+            .protocol("http1")
+            .server_ca(ca.cert_pem.decode())
+            .public_key(root.public_key.to_pem())
+            .personal_keypair(chain.keys[name].private_pem())
+            .build()
+        )
+        token = hessra_py.HessraClient(config).attest_service_chain_token(token, "orders")
+    verify_service_chain_token(
+        token, root.public_key, subject="alice", resource="orders", operation="read",
+        chain=chain.nodes,
+    )  # fmt: skip
+    with pytest.raises(errors.AttestationOrderError):
+        verify_service_chain_token(
+            token, root.public_key, subject="alice", resource="orders", operation="read",
+            chain=chain.nodes[::-1],
+        )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import biscuit_auth
@@ -255,3 +256,22 @@ def test_keys_must_be_keys(root: KeyPair) -> None:
     minted = mint_token(root, **ASK, now=NOW)
     with pytest.raises(TypeError, match="PublicKey or a KeySet"):
         verify_token(minted.token, root.public_key.to_string(), **ASK, now=NOW)  # type: ignore[arg-type]
+
+
+def test_concurrent_verification_with_a_churning_cache(root: KeyPair) -> None:
+    tokens = [mint_token(root, **ASK, now=NOW).token for _ in range(20)]
+
+    def work(offset: int) -> int:
+        ok = 0
+        for i in range(100):
+            token = tokens[(i + offset) % len(tokens)]
+            verify_token(token, root.public_key, **ASK, now=NOW)
+            ok += 1
+        return ok
+
+    configure_token_cache(4)  # far smaller than the working set: constant eviction
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert sum(pool.map(work, range(4))) == 400
+    finally:
+        configure_token_cache(4096)

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from hessra_core import errors
 from hessra_core.keys import KeyPair, KeySet
-from hessra_core.tokens import mint_token, verify_capability, verify_token
+from hessra_core.tokens import (
+    ServiceNode,
+    VerifiedToken,
+    mint_token,
+    verify_capability,
+    verify_token,
+)
+from hessra_core.tokens.chain import check_attestation_order
 
 # Names that would break a verifier that formats strings into Datalog.
 NASTY = [
@@ -74,7 +81,7 @@ TOKEN = _token()
 RAW = base64.urlsafe_b64decode(TOKEN)
 
 
-def _verify(token: str, keys: object = None) -> object:
+def _verify(token: str, keys: object = None) -> VerifiedToken:
     return verify_token(
         token,
         KeySet.of(ROOT.public_key) if keys is None else keys,  # type: ignore[arg-type]
@@ -94,9 +101,11 @@ def test_tampered_bytes_never_pass_for_something_else(position: int, flip: int) 
         verified = _verify(tampered)
     except errors.TokenError:
         return
-    # Bytes outside the signed payload (framing the parser tolerates) may
-    # change without changing the token; it must still say exactly the same.
-    assert verified == _verify(TOKEN)
+    # The root key id is an unsigned hint and framing bytes may be tolerated:
+    # a change there may pass, but only with the very same signed blocks.
+    original = _verify(TOKEN)
+    assert verified.revocation_ids == original.revocation_ids
+    assert verified == original or verified.root_key_id is None
 
 
 @PROPS
@@ -141,3 +150,32 @@ def test_wrong_root_key_is_always_a_signature_error(s: str) -> None:
     except errors.SignatureError:
         return
     raise AssertionError("token verified under the wrong root key")
+
+
+CHAIN_NAMES = ["a", "b", "c", "d"]
+CHAIN_NODES = [ServiceNode(n, KeyPair.generate().public_key) for n in CHAIN_NAMES]
+KEY_OF = {n.component: n.public_key.to_string() for n in CHAIN_NODES}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.lists(st.sampled_from([*CHAIN_NAMES, "outsider"]), max_size=6),
+    required=st.integers(0, len(CHAIN_NAMES)),
+)
+def test_order_check_accepts_exactly_complete_prefixes(seq: list[str], required: int) -> None:
+    """Accepted iff no outsider, no repeat, the attestations are a prefix of the chain
+    in chain order, and they cover the first ``required`` nodes."""
+    keys = [KEY_OF.get(name, "ed25519/" + "00" * 32) for name in seq]
+    expected_ok = (
+        "outsider" not in seq
+        and len(set(seq)) == len(seq)
+        and seq == CHAIN_NAMES[: len(seq)]
+        and len(seq) >= required
+    )
+    if not expected_ok:
+        # An outsider is always named as such, whatever else is wrong.
+        error = errors.UnknownAttesterError if "outsider" in seq else errors.ServiceChainError
+        with pytest.raises(error):
+            check_attestation_order(keys, CHAIN_NODES, required)
+        return
+    assert check_attestation_order(keys, CHAIN_NODES, required) == seq

@@ -74,13 +74,15 @@ def check_attestation_order(
     """
     by_key = {node.public_key.to_string(): node.component for node in chain}
     order = [node.component for node in chain]
-    names: list[str] = []
+    # An outsider's attestation is the gravest finding, so it is reported first.
     for key in attesting_keys:
-        component = by_key.get(key)
-        if component is None:
+        if key not in by_key:
             raise UnknownAttesterError(
                 f"Attestation signed by {key}, which is not a node of this service chain"
             )
+    names: list[str] = []
+    for key in attesting_keys:
+        component = by_key[key]
         if component in names:
             raise AttestationOrderError(f"Duplicate attestation from: {component}")
         names.append(component)
