@@ -95,3 +95,21 @@ async def test_damaged_mirror_is_rebuilt(tmp_path, remote) -> None:
     outcome = await reconciler(tmp_path, remote).reconcile()
     assert outcome.result == "applied"
     assert (mirror / "HEAD").read_text() != "garbage"
+
+
+async def test_a_crashing_compiler_is_a_compile_failure(tmp_path, remote) -> None:
+    remote.commit_and_push("v1", policy_files(CA))
+    r = reconciler(tmp_path, remote)
+
+    def broken(tree, revision, commit):  # type: ignore[no-untyped-def]
+        raise KeyError("bug")
+
+    r._compiler = broken
+    outcome = await r.reconcile()
+    assert outcome.error is not None
+    assert (outcome.error.step, outcome.error.reason) == (Step.COMPILE, "CompileFailed")
+    assert outcome.error.message == "internal error while compiling (KeyError)"
+    view = r._status.view()
+    reconciling = view.condition("Reconciling")
+    assert reconciling is not None
+    assert reconciling.status is False

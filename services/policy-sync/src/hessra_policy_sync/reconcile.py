@@ -87,6 +87,12 @@ async def validate_and_compile(
         raise StepFailed(Step.VALIDATE, summarize(exc.diagnostics), exc.diagnostics) from None
     except HessraError as exc:
         raise StepFailed(Step.COMPILE, exc.message) from None
+    except Exception as exc:
+        # A bug in the compiler must not wedge the loop or leak internals into status.
+        log.exception("compile_crashed", revision=fetched.revision)
+        raise StepFailed(
+            Step.COMPILE, f"internal error while compiling ({type(exc).__name__})"
+        ) from None
 
 
 async def publish(hub: SnapshotHub, persist: Persist, snapshot: PublishedSnapshot) -> None:
