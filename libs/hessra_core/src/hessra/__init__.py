@@ -1,12 +1,15 @@
 """The Hessra Python SDK: what application developers import.
 
-Offline today: verify tokens locally (``verify_token_local``,
+Networked: ``Hessra`` (blocking) and ``AsyncHessra`` (asyncio) request tokens from
+an issuer, collect multi-party sign-offs from signers, verify remotely, and handle
+identity tokens; ``TokenCache`` renews tokens before they expire.
+
+Offline: verify tokens locally (``verify_token_local``,
 ``verify_service_chain_token_local``, ``LocalVerifier``), build or load service
 chains (``ServiceChain``), attest chain tokens, inspect tokens, verify event
 payloads (``hessra.events``), and guard services with middleware
 (``hessra.middleware.asgi``, ``hessra.middleware.grpc``). The networked clients
-(``Hessra``, ``AsyncHessra``) that request tokens from an issuer will build on
-``LocalVerifier`` with the issuer's published keys.
+verify locally through the same ``LocalVerifier``, with the issuer's published keys.
 
 Every error is a ``hessra_core.errors`` class, re-exported here.
 ``hessra.v1`` holds the generated protobuf and gRPC stubs (package ``hessra.v1``).
@@ -16,7 +19,16 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
+    from hessra._async_client import AsyncHessra
+    from hessra._cache import TokenCache
     from hessra._chain import ServiceChain, ServiceNode
+    from hessra._client import Hessra
+    from hessra._client_common import (
+        ClientConfig,
+        IdentityTokenResponse,
+        PendingSignoff,
+        TokenResponse,
+    )
     from hessra._errors import (
         AttestationOrderError,
         AuthenticationError,
@@ -38,7 +50,9 @@ if _typing.TYPE_CHECKING:
         RightMismatchError,
         RunLimitError,
         ServiceChainError,
+        ServiceUnavailableError,
         SignatureError,
+        SignoffCollectionError,
         SubjectMismatchError,
         TokenDeniedError,
         TokenError,
@@ -69,6 +83,15 @@ if _typing.TYPE_CHECKING:
 # stubs cannot form an import cycle through this package.
 _EXPORTS: dict[str, str] = {
     "Algorithm": "hessra_core.keys",
+    "AsyncHessra": "hessra._async_client",
+    "ClientConfig": "hessra._client_common",
+    "Hessra": "hessra._client",
+    "IdentityTokenResponse": "hessra._client_common",
+    "PendingSignoff": "hessra._client_common",
+    "ServiceUnavailableError": "hessra._errors",
+    "SignoffCollectionError": "hessra._errors",
+    "TokenCache": "hessra._cache",
+    "TokenResponse": "hessra._client_common",
     "AttestationOrderError": "hessra._errors",
     "AuthContext": "hessra._verify",
     "AuthenticationError": "hessra._errors",
@@ -118,14 +141,18 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Algorithm",
+    "AsyncHessra",
     "AttestationOrderError",
     "AuthContext",
     "AuthenticationError",
     "ChainConfigError",
+    "ClientConfig",
     "ConfigError",
     "DomainMismatchError",
+    "Hessra",
     "HessraError",
     "IdentityMismatchError",
+    "IdentityTokenResponse",
     "KeyFormatError",
     "KeyPair",
     "KeySet",
@@ -137,6 +164,7 @@ __all__ = [
     "MissingSignoffError",
     "MissingTokenError",
     "OperationMismatchError",
+    "PendingSignoff",
     "PermissionDeniedError",
     "PublicKey",
     "ResourceMismatchError",
@@ -145,13 +173,17 @@ __all__ = [
     "ServiceChain",
     "ServiceChainError",
     "ServiceNode",
+    "ServiceUnavailableError",
     "SignatureError",
     "SignerRef",
+    "SignoffCollectionError",
     "SubjectMismatchError",
+    "TokenCache",
     "TokenDeniedError",
     "TokenError",
     "TokenExpiredError",
     "TokenInfo",
+    "TokenResponse",
     "UnknownAttesterError",
     "UnknownKeyIdError",
     "UnmappedRouteError",

@@ -83,6 +83,33 @@ class UnmappedRouteError(PermissionDeniedError):
     reason = "unmapped_route"
 
 
+class ServiceUnavailableError(HessraError):
+    """An issuer or signer could not be reached or answered UNAVAILABLE (retry later)."""
+
+    reason = "unavailable"
+
+
+class SignoffCollectionError(MissingSignoffError):
+    """A required signer refused (or could not be asked for) its sign-off.
+
+    ``signer`` names it, ``endpoint`` is where it was asked, and ``cause`` is the
+    typed error its answer mapped to (a ``PermissionDeniedError`` when its policy
+    says no).
+    """
+
+    reason = "signoff_refused"
+
+    def __init__(self, signer: str, endpoint: str, cause: HessraError) -> None:
+        super().__init__(signer)
+        self.endpoint = endpoint
+        self.cause = cause
+        self.message = (
+            f"Required signature from {signer} not found: {signer} at {endpoint} "
+            f"refused ({cause.reason}): {cause.message}"
+        )
+        self.args = (self.message,)
+
+
 class ChainConfigError(ConfigError):
     """A service-chain definition could not be read; ``problems`` names file:line:field."""
 
@@ -165,7 +192,9 @@ __all__ = [
     "RightMismatchError",
     "RunLimitError",
     "ServiceChainError",
+    "ServiceUnavailableError",
     "SignatureError",
+    "SignoffCollectionError",
     "SubjectMismatchError",
     "TokenDeniedError",
     "TokenError",

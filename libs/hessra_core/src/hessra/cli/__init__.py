@@ -15,10 +15,14 @@ from hessra.cli.policy import policy as _policy  # noqa: E402 (registered after 
 
 main.add_command(_policy)
 
+from hessra.cli.auth import auth as _auth  # noqa: E402
 from hessra.cli.chain import chain as _chain  # noqa: E402
+from hessra.cli.identity import identity as _identity  # noqa: E402
 from hessra.cli.keys import keys as _keys  # noqa: E402
 from hessra.cli.token import token as _token  # noqa: E402
 
+main.add_command(_auth)
+main.add_command(_identity)
 main.add_command(_chain)
 main.add_command(_keys)
 main.add_command(_token)

@@ -1,0 +1,284 @@
+"""``AsyncHessra``: the asyncio client, the same API as ``Hessra`` with ``await``.
+
+    async with AsyncHessra("auth.example.com:50051", cert="client.crt", key="client.key",
+                           ca="ca.crt") as client:
+        await client.setup()
+        token = await client.request_token("orders", "read")
+        client.verify_token_local(token, subject, "orders", "read")   # offline: no await
+
+Or ``AsyncHessra.from_env()`` (``HESSRA_SERVER``, ``HESSRA_CERT``, ``HESSRA_KEY``,
+``HESSRA_CA``, ``HESSRA_PUBLIC_KEY``, ``HESSRA_PERSONAL_KEY``). Every refusal raises
+a typed error from the ``hessra`` tree (mapped in ``hessra._status``); a signer that
+refuses raises ``SignoffCollectionError`` naming it. The channel is rebuilt when the
+certificate files change (``hessra._channel``). Channels belong to the event loop
+that created them: use one client per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import grpc
+
+from hessra._channel import ChannelPool, TlsFiles, TlsSource, grpc_target
+from hessra._client_common import (
+    ClientBase,
+    ClientConfig,
+    IdentityTokenResponse,
+    TokenResponse,
+    identity_response,
+    keys_from_reply,
+    token_request,
+    token_response,
+)
+from hessra._errors import SignoffCollectionError
+from hessra._status import error_for_reason, error_from_rpc
+from hessra._verify import KeysLike
+from hessra.v1 import issuer_pb2, issuer_pb2_grpc, signer_pb2, signer_pb2_grpc
+from hessra_core.errors import HessraError
+from hessra_core.keys import KeyPair, KeySet
+
+MAX_BATCH_CONCURRENCY = 8
+
+
+class AsyncHessra(ClientBase):
+    """An asyncio client; see the module docstring. Close it (or use ``async with``)."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        cert: TlsSource | None = None,
+        key: TlsSource | None = None,
+        ca: TlsSource | None = None,
+        public_key: KeysLike | None = None,
+        personal_keypair: KeyPair | TlsSource | None = None,
+        signer_ca: TlsSource | Mapping[str, TlsSource] | None = None,
+        server_name: str | None = None,
+        identity_server: str | None = None,
+        timeout: float = 10.0,
+        config: ClientConfig | None = None,
+    ) -> None:
+        super().__init__(
+            config
+            or ClientConfig.create(
+                server,
+                cert=cert,
+                key=key,
+                ca=ca,
+                public_key=public_key,
+                personal_keypair=personal_keypair,
+                signer_ca=signer_ca,
+                server_name=server_name,
+                identity_server=identity_server,
+                timeout=timeout,
+            )
+        )
+        self._pool = ChannelPool(aio=True)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncHessra:
+        return cls("", config=ClientConfig.from_env(env, **overrides))
+
+    async def __aenter__(self) -> AsyncHessra:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._pool.aclose()
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _issuer(self, *, identity: bool = False) -> issuer_pb2_grpc.IssuerStub:
+        target = self.config.server
+        tls = self.config.tls
+        if identity and self.config.identity_server:
+            target = self.config.identity_server
+            tls = TlsFiles(ca=tls.ca, server_name=tls.server_name)
+        stub: issuer_pb2_grpc.IssuerStub = issuer_pb2_grpc.IssuerStub(self._pool.get(target, tls))
+        return stub
+
+    async def _call(self, where: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # The generated stubs are typed for blocking channels; on a grpc.aio channel the
+        # same multicallables return awaitables.
+        if self._pool.has_retired:
+            await self._pool.drain_retired()
+        try:
+            return await fn(*args, timeout=self.config.timeout, **kwargs)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, where=where) from None
+
+    @property
+    def _where(self) -> str:
+        return f"issuer {self.config.server}"
+
+    # --- keys --------------------------------------------------------------------------
+
+    async def setup(self) -> KeySet:
+        """Fetch the issuer's public keys (all published ones) for local verification."""
+        reply = await self._call(
+            self._where, self._issuer().GetPublicKeys, issuer_pb2.GetPublicKeysRequest()
+        )
+        keys: KeySet = keys_from_reply(reply)
+        self._keys = keys
+        return keys
+
+    # --- tokens ------------------------------------------------------------------------
+
+    async def request_token_full(
+        self, resource: str, operation: str, *, domain: str | None = None, ttl: int | None = None
+    ) -> TokenResponse:
+        """The token with its pending sign-offs, expiry, subject and policy revision."""
+        reply = await self._call(
+            self._where,
+            self._issuer().RequestToken,
+            token_request(resource, operation, domain, ttl),
+        )
+        return token_response(reply)
+
+    async def request_token(
+        self, resource: str, operation: str, *, domain: str | None = None, ttl: int | None = None
+    ) -> str:
+        return (await self.request_token_full(resource, operation, domain=domain, ttl=ttl)).token
+
+    async def request_tokens(
+        self, requests: Iterable[tuple[str, str]], *, domain: str | None = None
+    ) -> list[str]:
+        """Request several tokens concurrently; results in the order asked. The first
+        failure is raised once every request has finished."""
+        pairs = list(requests)
+        if not pairs:
+            return []
+        limit = asyncio.Semaphore(MAX_BATCH_CONCURRENCY)
+
+        async def one(resource: str, operation: str) -> str:
+            async with limit:
+                return await self.request_token(resource, operation, domain=domain)
+
+        results = await asyncio.gather(*(one(r, o) for r, o in pairs), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, str)]
+
+    async def sign_token(
+        self, token: str, resource: str, operation: str, *, endpoint: str | None = None
+    ) -> str:
+        """Ask a signer (``endpoint``, or this client's server) for its sign-off."""
+        target = grpc_target(endpoint) if endpoint else self.config.server
+        tls = self.config.tls if endpoint is None else self.config.signer_tls("", endpoint)
+        return (await self._sign(target, tls, token, resource, operation)).token
+
+    async def _sign(
+        self, target: str, tls: TlsFiles, token: str, resource: str, operation: str
+    ) -> signer_pb2.SignTokenResponse:
+        stub = signer_pb2_grpc.SignerStub(self._pool.get(target, tls))
+        request = signer_pb2.SignTokenRequest(token=token, resource=resource, operation=operation)
+        reply: signer_pb2.SignTokenResponse = await self._call(
+            f"signer {target}", stub.SignToken, request
+        )
+        return reply
+
+    async def collect_multi_party_signoffs(
+        self, response: TokenResponse | str, resource: str, operation: str, pending: Any = None
+    ) -> str:
+        """Ask each pending signer in turn, with this client's certificate; the token
+        carrying every sign-off. A refusal raises ``SignoffCollectionError`` naming the
+        signer (its ``cause`` is the typed refusal)."""
+        token = response if isinstance(response, str) else response.token
+        signers = pending if pending is not None else getattr(response, "pending_signoffs", ())
+        for signoff in signers:
+            try:
+                target = grpc_target(signoff.endpoint)
+                tls = self.config.signer_tls(signoff.name, signoff.endpoint)
+                token = (await self._sign(target, tls, token, resource, operation)).token
+            except HessraError as exc:
+                raise SignoffCollectionError(signoff.name, signoff.endpoint, exc) from exc
+        return token
+
+    # --- remote verification -----------------------------------------------------------
+
+    async def verify_token_remote(
+        self, token: str, subject: str, resource: str, operation: str, *, domain: str | None = None
+    ) -> None:
+        """Ask the issuer to verify; raises the same typed error a local refusal would."""
+        request = issuer_pb2.VerifyTokenRequest(
+            token=token, subject=subject, resource=resource, operation=operation
+        )
+        if domain is not None:
+            request.domain = domain
+        reply = await self._call(self._where, self._issuer().VerifyToken, request)
+        if not reply.valid:
+            raise error_for_reason(reply.reason, reply.message)
+
+    async def verify_service_chain_token_remote(
+        self,
+        token: str,
+        subject: str,
+        resource: str,
+        operation: str,
+        component: str | None = None,
+    ) -> None:
+        request = issuer_pb2.VerifyServiceChainTokenRequest(
+            token=token, subject=subject, resource=resource, operation=operation
+        )
+        if component is not None:
+            request.component = component
+        reply = await self._call(self._where, self._issuer().VerifyServiceChainToken, request)
+        if not reply.valid:
+            raise error_for_reason(reply.reason, reply.message)
+
+    # --- identity tokens ---------------------------------------------------------------
+
+    async def request_identity_token(
+        self, identifier: str | None = None, *, ttl: int | None = None
+    ) -> IdentityTokenResponse:
+        """An identity token for this client's certificate; kept for later calls."""
+        request = issuer_pb2.RequestIdentityTokenRequest()
+        if identifier is not None:
+            request.identifier = identifier
+        if ttl is not None:
+            request.ttl_seconds = ttl
+        reply = await self._call(self._where, self._issuer().RequestIdentityToken, request)
+        result = identity_response(reply)
+        self.identity_token = result.token
+        return result
+
+    async def refresh_identity_token(
+        self, token: str | None = None, *, identifier: str | None = None
+    ) -> IdentityTokenResponse:
+        """Exchange the (given or kept) identity token for a fresh one."""
+        current = token or self.identity_token or ""
+        request = issuer_pb2.RefreshIdentityTokenRequest(current_token=current)
+        if identifier is not None:
+            request.identifier = identifier
+        stub = self._issuer(identity=True)
+        reply = await self._call(self._where, stub.RefreshIdentityToken, request)
+        result = identity_response(reply)
+        self.identity_token = result.token
+        return result
+
+    async def request_token_with_identity(
+        self,
+        resource: str,
+        operation: str,
+        *,
+        identity_token: str | None = None,
+        domain: str | None = None,
+    ) -> str:
+        """A token requested as the identity token's actor (``authorization: Bearer``)."""
+        metadata = self._identity_metadata(identity_token)
+        reply = await self._call(
+            self._where,
+            self._issuer(identity=True).RequestToken,
+            token_request(resource, operation, domain, None),
+            metadata=metadata,
+        )
+        return token_response(reply).token
+
+
+__all__ = ["AsyncHessra"]

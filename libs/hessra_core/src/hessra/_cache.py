@@ -1,0 +1,127 @@
+"""``TokenCache``: reuse a token until most of its life has passed, then renew it.
+
+The seed's pattern, made safe: a cached token is handed out only while it is within
+``renew_at`` (default 80%) of its lifetime, measured from when it was received to
+the ``expires_at`` the issuer reported, so a caller never gets a token about to
+expire in flight. One renewal per (resource, operation, domain) runs at a time; the
+other callers wait for it instead of stampeding the issuer. Multi-party tokens are
+completed (every sign-off collected) before they are cached.
+
+    cache = TokenCache(client)                 # a Hessra
+    token = cache.get("orders", "read")
+    cache = TokenCache(async_client)           # an AsyncHessra
+    token = await cache.aget("orders", "read")
+
+Tokens are bearer secrets: the cache never logs them and its repr shows only counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hessra._client_common import TokenResponse
+
+Key = tuple[str, str, str | None]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    token: str = field(repr=False)
+    received_at: float
+    renew_after: float
+
+
+class TokenCache:
+    """Caches tokens per (resource, operation, domain); see the module docstring."""
+
+    def __init__(
+        self, client: Any, *, renew_at: float = 0.8, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not 0 < renew_at <= 1:
+            raise ValueError(f"renew_at must be in (0, 1], got {renew_at}")
+        self._client = client
+        self._renew_at = renew_at
+        self._clock = clock
+        self._entries: dict[Key, _Entry] = {}
+        self._locks: dict[Key, threading.Lock] = {}
+        self._alocks: dict[Key, asyncio.Lock] = {}
+        self._guard = threading.Lock()
+        self.hits = 0
+        self.renewals = 0
+
+    def __repr__(self) -> str:
+        return f"TokenCache(entries={len(self._entries)}, hits={self.hits})"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _fresh(self, key: Key) -> str | None:
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.renew_after:
+            self.hits += 1
+            return entry.token
+        return None
+
+    def _store(self, key: Key, response: TokenResponse, token: str, received: float) -> str:
+        if response.expires_at is not None:
+            lifetime = max(0.0, response.expires_at.timestamp() - received)
+        else:
+            lifetime = 0.0  # unknown lifetime: never reuse
+        self._entries[key] = _Entry(token, received, received + self._renew_at * lifetime)
+        self.renewals += 1
+        return token
+
+    def get(self, resource: str, operation: str, *, domain: str | None = None) -> str:
+        """A token for (resource, operation), from the cache or fresh (blocking client)."""
+        key = (resource, operation, domain)
+        token = self._fresh(key)
+        if token is not None:
+            return token
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            token = self._fresh(key)
+            if token is not None:
+                return token
+            received = self._clock()
+            response = self._client.request_token_full(resource, operation, domain=domain)
+            token = response.token
+            if response.pending_signoffs:
+                token = self._client.collect_multi_party_signoffs(response, resource, operation)
+            return self._store(key, response, token, received)
+
+    async def aget(self, resource: str, operation: str, *, domain: str | None = None) -> str:
+        """The same with an ``AsyncHessra``."""
+        key = (resource, operation, domain)
+        token = self._fresh(key)
+        if token is not None:
+            return token
+        lock = self._alocks.setdefault(key, asyncio.Lock())
+        async with lock:
+            token = self._fresh(key)
+            if token is not None:
+                return token
+            received = self._clock()
+            response = await self._client.request_token_full(resource, operation, domain=domain)
+            token = response.token
+            if response.pending_signoffs:
+                token = await self._client.collect_multi_party_signoffs(
+                    response, resource, operation
+                )
+            return self._store(key, response, token, received)
+
+    def invalidate(self, resource: str | None = None, operation: str | None = None) -> None:
+        """Forget cached tokens (all, or those for a resource / resource+operation)."""
+        for key in list(self._entries):
+            if (resource is None or key[0] == resource) and (
+                operation is None or key[1] == operation
+            ):
+                self._entries.pop(key, None)
+
+
+__all__ = ["TokenCache"]

@@ -1,0 +1,193 @@
+"""gRPC channels for the SDK, rebuilt when the client's certificate files change.
+
+Python gRPC cannot swap client certificates on a live channel (grpc#15735), and a
+channel whose certificate expired cannot reconnect (grpc#18257). So the SDK keeps one
+channel per target and, before each call, compares the stamps (mtime, size) of the
+files its credentials came from; when cert-manager or an operator rotates them, the
+next call builds a fresh channel from the new files and closes the old one. PEM
+given inline never changes, so it is never re-read.
+
+``TlsSource`` is one credential: a path or the PEM itself (text containing
+``-----BEGIN``, or bytes). Endpoints may be written the way policies write signer
+URLs (``https://host:port``); :func:`grpc_target` reduces them to ``host:port``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import grpc.aio
+
+from hessra_core.errors import ConfigError
+
+TlsSource = str | bytes | os.PathLike[str]
+
+# Large enough for any token response; matches the services' defaults.
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (("grpc.max_receive_message_length", 4 << 20),)
+
+
+def grpc_target(endpoint: str) -> str:
+    """``https://auth.example.com:8443/`` -> ``auth.example.com:8443``; ``host:port`` as is."""
+    text = endpoint.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        if not host:
+            raise ConfigError([f"endpoint {endpoint!r} has no host"], source="client")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{port}"
+    if not text:
+        raise ConfigError(["an endpoint is empty"], source="client")
+    return text if ":" in text else f"{text}:443"
+
+
+def _is_inline(source: TlsSource) -> bool:
+    return isinstance(source, bytes) or (isinstance(source, str) and "-----BEGIN" in source)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Where a client's TLS material comes from: CA (to trust the server), cert and key."""
+
+    ca: TlsSource | None = None
+    cert: TlsSource | None = field(default=None)
+    key: TlsSource | None = field(default=None, repr=False)
+    server_name: str | None = None  # TLS name to check, when it differs from the host
+
+    def problems(self) -> list[str]:
+        found = []
+        if (self.cert is None) != (self.key is None):
+            found.append("a client certificate and its key go together: give both or neither")
+        for name in ("ca", "cert", "key"):
+            source = getattr(self, name)
+            readable = source is None or _is_inline(source) or os.access(Path(source), os.R_OK)
+            if not readable:
+                found.append(f"{name}: {source} does not exist or is not readable")
+        return found
+
+    def _read(self, source: TlsSource | None) -> bytes | None:
+        if source is None:
+            return None
+        if isinstance(source, bytes):
+            return source
+        if isinstance(source, str) and "-----BEGIN" in source:
+            return source.encode("ascii")
+        assert not isinstance(source, bytes)
+        try:
+            return Path(source).read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                [f"{source}: cannot read: {exc.strerror}"], source="client TLS"
+            ) from None
+
+    def stamps(self) -> tuple[tuple[int, int] | None, ...]:
+        """What changes when a file is rewritten (inline PEM never changes)."""
+        out: list[tuple[int, int] | None] = []
+        for source in (self.ca, self.cert, self.key):
+            if source is None or _is_inline(source):
+                out.append(None)
+                continue
+            try:
+                st = os.stat(source)
+            except OSError:
+                out.append((-1, -1))
+                continue
+            out.append((st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self._read(self.ca),
+            private_key=self._read(self.key),
+            certificate_chain=self._read(self.cert),
+        )
+
+    def options(self) -> list[tuple[str, Any]]:
+        options = list(CHANNEL_OPTIONS)
+        if self.server_name:
+            options.append(("grpc.ssl_target_name_override", self.server_name))
+        return options
+
+
+@dataclass
+class _Entry:
+    channel: Any
+    stamps: tuple[tuple[int, int] | None, ...]
+
+
+class ChannelPool:
+    """One channel per (target, TLS source), rebuilt when the TLS files change.
+
+    ``aio=True`` builds ``grpc.aio`` channels (which must be created and closed on
+    the event loop that uses them); otherwise blocking ``grpc`` channels.
+    """
+
+    def __init__(self, *, aio: bool = False) -> None:
+        self._aio = aio
+        self._entries: dict[tuple[str, TlsFiles], _Entry] = {}
+        self._retired: list[Any] = []
+        self._lock = threading.Lock()
+        self.rebuilds = 0
+
+    def _build(self, target: str, tls: TlsFiles) -> Any:
+        creds = tls.credentials()
+        if self._aio:
+            return grpc.aio.secure_channel(target, creds, options=tls.options())
+        return grpc.secure_channel(target, creds, options=tls.options())
+
+    def get(self, target: str, tls: TlsFiles) -> Any:
+        """The current channel to ``target``; a new one if the credential files changed."""
+        key = (target, tls)
+        stamps = tls.stamps()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.stamps == stamps:
+                return entry.channel
+            channel = self._build(target, tls)
+            if entry is not None:
+                self.rebuilds += 1
+                self._retire(entry.channel)
+            self._entries[key] = _Entry(channel, stamps)
+            return channel
+
+    def _retire(self, channel: Any) -> None:
+        if self._aio:
+            # grpc.aio channels close with an await; the owner drains them in close().
+            self._retired.append(channel)
+        else:
+            # In-flight calls on the old channel fail when it closes; the next call
+            # through the pool uses the new one.
+            channel.close()
+
+    def close(self) -> None:
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            entry.channel.close()
+
+    async def aclose(self) -> None:
+        with self._lock:
+            channels = [e.channel for e in self._entries.values()] + self._retired
+            self._entries, self._retired = {}, []
+        for channel in channels:
+            await channel.close()
+
+    @property
+    def has_retired(self) -> bool:
+        return bool(self._retired)
+
+    async def drain_retired(self) -> None:
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for channel in retired:
+            await channel.close(grace=5.0)
+
+
+__all__ = ["CHANNEL_OPTIONS", "ChannelPool", "TlsFiles", "TlsSource", "grpc_target"]

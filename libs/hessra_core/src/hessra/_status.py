@@ -1,0 +1,116 @@
+"""The one place where a gRPC answer becomes a typed SDK error.
+
+Issuer and signer send every refusal as a status code, a short message, and the
+error's stable ``reason`` in the ``x-hessra-reason`` trailing metadata
+(``hessra_core.rpc.status``). The reason picks the exact class from the error tree
+(``TokenExpiredError``, ``MissingSignoffError``, ...); without one (a proxy, an older
+server, a transport failure) the status code picks the family. Remote verification
+answers (``valid=false`` with a reason) go through :func:`error_for_reason` too, so a
+token refused remotely raises the same class it would raise locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from hessra import _errors
+from hessra_core import errors
+from hessra_core.errors import HessraError
+
+REASON_METADATA_KEY = "x-hessra-reason"
+
+# A status code alone says which family an error belongs to.
+_BY_CODE: dict[grpc.StatusCode, type[HessraError]] = {
+    grpc.StatusCode.UNAUTHENTICATED: errors.AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDeniedError,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.PreconditionError,
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidRequestError,
+    grpc.StatusCode.UNAVAILABLE: _errors.ServiceUnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: _errors.ServiceUnavailableError,
+}
+
+# Attributes some classes set in their constructors; remote errors carry only a message.
+_ATTRIBUTE_DEFAULTS: dict[str, object] = {
+    "key_id": None,
+    "expired_at": None,
+    "signer": None,
+    "component": None,
+    "diagnostics": (),
+    "field": None,
+    "where": None,
+}
+
+
+def _subclasses(cls: type[HessraError]) -> Iterator[type[HessraError]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def _by_reason() -> dict[str, type[HessraError]]:
+    table: dict[str, type[HessraError]] = {}
+    for cls in _subclasses(HessraError):
+        # The first class declaring a reason owns it (subclasses that inherit it do not).
+        if "reason" in cls.__dict__ and cls.__module__.startswith(("hessra_core.", "hessra.")):
+            table.setdefault(cls.reason, cls)
+    return table
+
+
+def _build(cls: type[HessraError], message: str) -> HessraError:
+    """An instance of ``cls`` carrying the server's message, whatever its constructor."""
+    error = cls.__new__(cls)
+    HessraError.__init__(error, message)
+    for name, value in _ATTRIBUTE_DEFAULTS.items():
+        if name in ("signer", "component") and name not in error.__dict__:
+            value = _name_in(message)
+        error.__dict__.setdefault(name, value)
+    if isinstance(error, errors.ConfigError):
+        error.problems, error.source = (message,), "remote"
+    return error
+
+
+def _name_in(message: str) -> str | None:
+    for marker in ("Required signature from ", "Missing attestation from: "):
+        if message.startswith(marker):
+            return message[len(marker) :].split()[0] if message[len(marker) :] else None
+    return None
+
+
+def error_for_reason(reason: str, message: str, code: grpc.StatusCode | None = None) -> HessraError:
+    """The typed error for a ``reason`` (falling back to ``code``, then ``HessraError``)."""
+    cls = _by_reason().get(reason)
+    if cls is None and code is not None:
+        cls = _BY_CODE.get(code)
+    if cls is None and reason.startswith(("token", "invalid_token")):
+        cls = errors.TokenError
+    return _build(cls or HessraError, message or reason or "request refused")
+
+
+def error_from_rpc(exc: grpc.RpcError, *, where: str) -> HessraError:
+    """Map a failed call to ``where`` (e.g. ``issuer 127.0.0.1:50051``) to a typed error."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else None) or ""
+    reason = ""
+    trailing: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    for key, value in trailing or ():
+        if key == REASON_METADATA_KEY:
+            reason = value.decode() if isinstance(value, bytes) else str(value)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
+        name = code.name if code is not None else "UNAVAILABLE"
+        return _errors.ServiceUnavailableError(
+            f"{where} is unreachable ({name}): {details or 'no answer'}; check the address, "
+            "that the server runs, and that its certificate is trusted by your CA"
+        )
+    if reason:
+        return error_for_reason(reason, details, code)
+    cls = _BY_CODE.get(code) if code is not None else None
+    if cls is None:
+        name = code.name if code is not None else "UNKNOWN"
+        return _build(HessraError, f"{where} failed ({name}): {details}")
+    return _build(cls, details or f"{where} refused the request ({code.name if code else ''})")
+
+
+__all__ = ["REASON_METADATA_KEY", "error_for_reason", "error_from_rpc"]

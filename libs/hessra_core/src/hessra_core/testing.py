@@ -1,0 +1,249 @@
+"""Helpers for end-to-end tests and the local demo: real processes, git repos, TLS files.
+
+Nothing here fakes a component. :class:`PolicyRepo` drives the ``git`` CLI against
+a bare repository served as a ``file://`` remote; :class:`ServiceProcess` runs one of
+our console scripts as an OS process with its log in a file, waits on its port file,
+its log or gRPC health (never on a fixed sleep), and always stops it;
+:func:`write_tls` and :func:`policy_files` write what the services read.
+
+``tomli_w`` (a development dependency) is imported only by :func:`policy_files`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from hessra_core import pki
+
+T = TypeVar("T")
+
+_GIT = [
+    "-c", "user.name=Policy Author", "-c", "user.email=author@example.com",
+    "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main",
+]  # fmt: skip
+
+
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll ``predicate`` until it returns something truthy; AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+
+
+def write_tls(directory: Path, name: str, issued: pki.IssuedCert) -> TlsFiles:
+    """``<name>.crt`` and ``<name>.key`` (mode 0600) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    cert.write_bytes(issued.cert_pem)
+    key.write_bytes(issued.key_pem)
+    key.chmod(0o600)
+    return TlsFiles(cert, key)
+
+
+def policy_files(
+    ca_pems: Sequence[bytes],
+    clients: Sequence[Mapping[str, Any]],
+    resources: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """``clients.toml`` and ``resources.toml`` (version 0.2.0) as text."""
+    import tomli_w
+
+    return {
+        "clients.toml": tomli_w.dumps(
+            {
+                "version": "0.2.0",
+                "cacerts": {"cert_chain": b"".join(ca_pems).decode()},
+                "clients": [dict(c) for c in clients],
+            }
+        ),
+        "resources.toml": tomli_w.dumps(
+            {"version": "0.2.0", "resources": {k: dict(v) for k, v in resources.items()}}
+        ),
+    }
+
+
+def client_entry(value: str, grants: Mapping[str, Sequence[str]], **extra: Any) -> dict[str, Any]:
+    """One ``[[clients]]`` entry identified by a SAN URI."""
+    return {
+        "identifier": {"type": "san_uri", "value": value},
+        "resources": [{"name": n, "operations": list(ops)} for n, ops in grants.items()],
+        **extra,
+    }
+
+
+class PolicyRepo:
+    """A bare repository (the remote, ``url``) and a work tree the test commits from."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.bare = self.root / "remote.git"
+        self.work = self.root / "work"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._git(self.root, "init", "--quiet", "--bare", "-b", "main", str(self.bare))
+        self._git(self.root, "init", "--quiet", "-b", "main", str(self.work))
+        self._git(self.work, "remote", "add", "origin", str(self.bare))
+
+    @property
+    def url(self) -> str:
+        return self.bare.resolve().as_uri()
+
+    @staticmethod
+    def _git(cwd: Path, *args: str) -> str:
+        done = subprocess.run(
+            ["git", *_GIT, *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd)},
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def commit_and_push(self, message: str, files: Mapping[str, str]) -> str:
+        for name, content in files.items():
+            (self.work / name).write_text(content, encoding="utf-8")
+        self._git(self.work, "add", "--all")
+        self._git(self.work, "commit", "--quiet", "--allow-empty", "-m", message)
+        self._git(self.work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+        return self._git(self.work, "rev-parse", "HEAD")
+
+
+def console_script(name: str) -> Path:
+    """An installed console script beside this interpreter (``hessra-issuer`` ...)."""
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is not installed: run `make setup`")
+    return path
+
+
+class ServiceProcess:
+    """One of our services as an OS process, logging JSON lines to ``log_path``."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str | os.PathLike[str]],
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HESSRA_")}
+        clean.update(env or {})
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(a) for a in argv], stdout=self._log, stderr=subprocess.STDOUT, env=clean
+        )
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        """Every JSON log line with ``"event": event`` so far."""
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if f'"{event}"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == event:
+                found.append(record)
+        return found
+
+    def wait_event(self, event: str, timeout: float = 30.0) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            self._check_alive()
+            found = self.events(event)
+            return found[-1] if found else None
+
+        return wait_for(check, timeout, f"{self.name} to log {event}")
+
+    def wait_port_file(self, path: Path, timeout: float = 30.0) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            self._check_alive()
+            try:
+                return dict(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                return None
+
+        return wait_for(check, timeout, f"{self.name}'s port file {path}")
+
+    def _check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._log.close()
+        return int(self.proc.returncode)
+
+
+def wait_for_health(
+    port: int,
+    credentials: grpc.ChannelCredentials,
+    service: str = "",
+    *,
+    timeout: float = 30.0,
+    server_name: str | None = None,
+) -> None:
+    """Wait until gRPC health reports SERVING for ``service`` on 127.0.0.1:``port``."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        def serving() -> bool:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+            except grpc.RpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_for(serving, timeout, f"health of {service or 'server'} on port {port}")
+
+
+__all__ = [
+    "PolicyRepo",
+    "ServiceProcess",
+    "TlsFiles",
+    "client_entry",
+    "console_script",
+    "policy_files",
+    "wait_for",
+    "wait_for_health",
+    "write_tls",
+]
