@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hessra_core.policy.snapshot import compile_policy_dir
+from hessra_core.rpc.subscriber import SnapshotSubscriber
 from hessra_core.snapshot_file import read_snapshot_file, save_snapshot
-from hessra_policy_sync.testing import eventually
+from hessra_policy_sync.testing import eventually, make_config
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +99,19 @@ async def test_snapshot_with_wrong_digest_is_rejected(
     app.hub.publish(newer)
     await eventually(lambda: sub.digest == newer.digest)
     assert sub.received == received + 1
+
+
+async def test_plaintext_grpc_only_when_asked_and_loudly(
+    tmp_path, remote, good_files, start_app, dev_pki, capsys
+) -> None:
+    remote.commit_and_push("v1", good_files())
+    server = make_config(dev_pki, tmp_path / "state", remote.url).server
+    app = await start_app(server=replace(server, plaintext_grpc=True))
+    logged = capsys.readouterr()
+    assert "INSECURE_PLAINTEXT_GRPC" in logged.out + logged.err
+    sub = SnapshotSubscriber(f"127.0.0.1:{app.grpc_port}", None, tmp_path / "plain.bin")
+    await sub.start()
+    try:
+        await eventually(lambda: sub.digest != "")
+    finally:
+        await sub.stop()
