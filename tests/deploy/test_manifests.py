@@ -1,0 +1,262 @@
+"""The rendered overlays: valid Kubernetes objects, locked down, Secrets by reference only.
+
+Every overlay is built with the real ``kubectl kustomize`` and every object is validated
+offline against the Kubernetes OpenAPI schema shipped in the ``kubernetes-validate``
+package (strict: unknown fields are errors).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from .conftest import K8S, OVERLAYS, by_kind, pod_specs, render
+
+# The schema version validated against; kubernetes-validate ships it (no network).
+K8S_VERSION = "1.32.0"
+
+# What each overlay must contain (Deployments) and what the operator creates (by name).
+EXPECTED_DEPLOYMENTS = {
+    "dev": {"hessra-policy-sync", "hessra-issuer", "hessra-signer"},
+    "prod": {"hessra-policy-sync", "hessra-issuer", "hessra-signer"},
+    "partner-signer": {"hessra-policy-sync", "hessra-signer"},
+}
+OPERATOR_SECRETS = {
+    "hessra-policy-sync-tls",
+    "hessra-policy-sync-git",
+    "hessra-policy-sync-webhook",
+    "hessra-issuer-tls",
+    "hessra-issuer-signing-key",
+    "hessra-signer-tls",
+    "hessra-signer-signing-key",
+    "hessra-probe-tls",
+}
+OPERATOR_CONFIGMAPS = {"hessra-issuer-public-keys"}
+CONSOLE_SCRIPTS = {"hessra-policy-sync", "hessra-issuer", "hessra-signer"}
+
+
+def _containers(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{name}/{c['name']}", c)
+        for name, spec in pod_specs(objects).items()
+        for c in spec["containers"]
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_builds_with_the_expected_deployments(overlay: str) -> None:
+    objects = render(overlay)
+    assert set(by_kind(objects, "Deployment")) == EXPECTED_DEPLOYMENTS[overlay]
+    namespaces = {o["metadata"].get("namespace") for o in objects}
+    assert len(namespaces) == 1
+    assert None not in namespaces
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_validates_against_the_kubernetes_schema(overlay: str) -> None:
+    problems = []
+    for obj in render(overlay):
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {where}: {exc.message}")
+    assert problems == []
+
+
+def test_schema_validation_catches_a_bad_field() -> None:
+    """The validator really checks: a misspelt field and a wrong type are refused."""
+    deployment = by_kind(render("dev"), "Deployment")["hessra-issuer"]
+    bad = {**deployment, "spec": {**deployment["spec"], "replicsa": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+    wrong_type = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong_type, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_containers_are_non_root_read_only_and_bounded(overlay: str) -> None:
+    objects = render(overlay)
+    for name, spec in pod_specs(objects).items():
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, name
+        assert pod["runAsUser"] >= 10000, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is False, name
+    for name, c in _containers(objects):
+        sc = c["securityContext"]
+        assert sc["runAsNonRoot"] is True, name
+        assert sc["readOnlyRootFilesystem"] is True, name
+        assert sc["allowPrivilegeEscalation"] is False, name
+        assert sc["capabilities"] == {"drop": ["ALL"]}, name
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for kind in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{name}: {kind}"
+        # A read-only root needs somewhere to write: /tmp and the state directory.
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        assert {"/tmp", "/var/lib/hessra"} <= mounts, name
+        assert c["command"][0] in CONSOLE_SCRIPTS, name
+        assert c["image"].startswith("registry.example.com/hessra/hessra:"), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_readiness_and_liveness_use_grpc_health_or_readyz(overlay: str) -> None:
+    for name, c in _containers(render(overlay)):
+        ready, live = c["readinessProbe"], c["livenessProbe"]
+        if c["command"][0] == "hessra-policy-sync":
+            assert ready["httpGet"]["path"] == "/readyz", name
+            assert live["httpGet"]["path"] == "/healthz", name
+            continue
+        grpc_port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
+        for probe in (ready, live):
+            argv = probe["exec"]["command"]
+            assert argv[0] == "hessra-grpc-health", name
+            assert f"--addr=127.0.0.1:{grpc_port}" in argv, name
+        # Readiness needs SERVING (a snapshot is loaded); liveness only needs an answer.
+        assert "--require-serving" in ready["exec"]["command"], name
+        assert "--require-serving" not in live["exec"]["command"], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_are_referenced_never_rendered(overlay: str) -> None:
+    objects = render(overlay)
+    assert by_kind(objects, "Secret") == {}
+    configmaps = set(by_kind(objects, "ConfigMap"))
+    for name, spec in pod_specs(objects).items():
+        for volume in spec["volumes"]:
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in OPERATOR_SECRETS, name
+            if "configMap" in volume:
+                ref = volume["configMap"]["name"]
+                assert ref in configmaps or ref in OPERATOR_CONFIGMAPS, f"{name}: {ref}"
+        for c in spec["containers"]:
+            for env in c.get("env", []):
+                assert "valueFrom" in env or not any(
+                    word in env["name"].lower() for word in ("secret", "token", "password")
+                ), f"{name}: {env['name']} holds a secret value inline"
+
+
+def test_secret_templates_are_not_part_of_any_kustomization() -> None:
+    kustomizations = list(K8S.rglob("kustomization.yaml"))
+    assert len(kustomizations) >= 8
+    for path in kustomizations:
+        doc = yaml.safe_load(path.read_text())
+        assert "secretGenerator" not in doc, path
+        refs = [*doc.get("resources", []), *doc.get("components", [])]
+        assert not [r for r in refs if "secret-templates" in r], path
+    # The templates hold placeholders only.
+    for obj in yaml.safe_load_all((K8S / "secret-templates" / "secrets.example.yaml").read_text()):
+        values = obj.get("stringData") or obj.get("data")
+        assert all("REPLACE-ME" in v for v in values.values()), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_configmaps_hold_the_services_config_as_valid_toml(overlay: str) -> None:
+    configs = by_kind(render(overlay), "ConfigMap")
+    assert configs
+    for name, cm in configs.items():
+        for key, text in cm["data"].items():
+            assert key.endswith(".toml"), f"{name}: {key}"
+            parsed = tomllib.loads(text)
+            assert "server" in parsed, f"{name}: {key}"
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_issuer_has_a_pdb_and_a_v2_autoscaler(overlay: str) -> None:
+    objects = render(overlay)
+    hpa = by_kind(objects, "HorizontalPodAutoscaler")["hessra-issuer"]
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "hessra-issuer",
+    }
+    assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    pdb = by_kind(objects, "PodDisruptionBudget")["hessra-issuer"]
+    assert pdb["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "hessra-issuer"}
+
+
+def test_prod_scales_the_issuer_by_processes_and_replicas() -> None:
+    objects = render("prod")
+    issuer_toml = next(
+        cm["data"]["issuer.toml"]
+        for name, cm in by_kind(objects, "ConfigMap").items()
+        if name.startswith("hessra-issuer-config")
+    )
+    assert tomllib.loads(issuer_toml)["server"]["processes"] == 2
+    assert by_kind(objects, "HorizontalPodAutoscaler")["hessra-issuer"]["spec"]["minReplicas"] >= 3
+    issuer = pod_specs(objects)["hessra-issuer"]["containers"][0]
+    assert issuer["resources"]["requests"]["cpu"] == "2"  # one core per worker process
+
+
+def _policy(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return by_kind(objects, "NetworkPolicy")[name]["spec"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: str) -> None:
+    objects = render(overlay)
+    deny = _policy(objects, "hessra-default-deny")
+    assert deny["podSelector"] == {}
+    assert sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny
+    assert "egress" not in deny
+
+    dns = _policy(objects, "hessra-allow-dns")
+    assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
+
+    sync = _policy(objects, "hessra-policy-sync")
+    grpc_rule, http_rule = sync["ingress"]
+    allowed = {
+        s["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for s in grpc_rule["from"]
+    }
+    assert allowed == {"issuer", "signer"}
+    assert [p["port"] for p in grpc_rule["ports"]] == [50053]
+    assert [p["port"] for p in http_rule["ports"]] == [8083]
+    assert {p["port"] for p in sync["egress"][0]["ports"]} == {443, 22}
+
+    for name in EXPECTED_DEPLOYMENTS[overlay] - {"hessra-policy-sync"}:
+        spec = _policy(objects, name)
+        (egress,) = spec["egress"]
+        assert egress["to"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "hessra-policy-sync"}}}
+        ]
+        grpc_port = 50051 if name == "hessra-issuer" else 50052
+        assert [p["port"] for p in spec["ingress"][0]["ports"]] == [grpc_port]
+
+
+@pytest.mark.parametrize("overlay", ["prod", "partner-signer"])
+def test_the_webhook_ingress_exposes_only_the_webhook_paths(overlay: str) -> None:
+    objects = render(overlay)
+    ingress = by_kind(objects, "Ingress")["hessra-policy-sync-webhook"]
+    (rule,) = ingress["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/webhook/"
+    backend = path["backend"]["service"]
+    service = by_kind(objects, "Service")[backend["name"]]
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert rule["host"].endswith(".example")  # the overlay's own host, not the base's
+
+
+def test_the_partner_follows_its_own_policy_repository_as_its_own_signer() -> None:
+    ours, partner = render("prod"), render("partner-signer")
+
+    def config(objects: list[dict[str, Any]], prefix: str, key: str) -> dict[str, Any]:
+        for name, cm in by_kind(objects, "ConfigMap").items():
+            if name.startswith(prefix):
+                return tomllib.loads(cm["data"][key])
+        raise AssertionError(f"no ConfigMap {prefix}*")
+
+    our_url = config(ours, "hessra-policy-sync-config", "policy-sync.toml")["source"]["url"]
+    their_url = config(partner, "hessra-policy-sync-config", "policy-sync.toml")["source"]["url"]
+    assert their_url != our_url
+    assert config(partner, "hessra-signer-config", "signer.toml")["signer"]["name"] == "partner_org"
+    assert "HorizontalPodAutoscaler" not in {o["kind"] for o in partner}
+    namespaces = {o["metadata"]["namespace"] for o in ours + partner}
+    assert namespaces == {"hessra", "hessra-partner"}
