@@ -5,18 +5,23 @@ from __future__ import annotations
 import base64
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import biscuit_auth
 import pytest
 
 from hessra_core import errors
-from hessra_core.keys import Algorithm, KeyPair, KeySet
+from hessra_core.keys import Algorithm, KeyPair, KeySet, PublicKey
 from hessra_core.tokens import (
     MAX_TTL,
     RunLimits,
+    claimed_actor,
     configure_token_cache,
+    inspect_token,
     mint_token,
+    pending_signoffs,
     verify_capability,
+    verify_identity_token,
     verify_token,
 )
 
@@ -165,21 +170,6 @@ def test_run_limit_hit_is_its_own_error(root: KeyPair) -> None:
         )
 
 
-def test_runaway_token_is_stopped_by_default_limits(root: KeyPair) -> None:
-    # A validly signed token whose one rule derives 10^4 facts.
-    digits = " ".join(f"d({i});" for i in range(10))
-    token = (
-        biscuit_auth.BiscuitBuilder(
-            "right({s}, {r}, {o});" + digits + "p($a, $b, $c, $d) <- d($a), d($b), d($c), d($d);",
-            {"s": "alice", "r": "orders", "o": "read"},
-        )
-        .build(root.to_biscuit().private_key)
-        .to_base64()
-    )
-    with pytest.raises(errors.RunLimitError):
-        verify_token(token, root.public_key, **ASK, now=NOW)
-
-
 def test_run_limits_validate_themselves() -> None:
     with pytest.raises(ValueError, match="max_time_ms must be positive"):
         RunLimits(max_time_ms=0)
@@ -275,3 +265,34 @@ def test_concurrent_verification_with_a_churning_cache(root: KeyPair) -> None:
             assert sum(pool.map(work, range(4))) == 400
     finally:
         configure_token_cache(4096)
+
+
+def _runaway_token(root: KeyPair, signer: PublicKey) -> str:
+    """Validly signed, but one rule derives 10^4 facts."""
+    digits = " ".join(f"d({i});" for i in range(10))
+    builder = biscuit_auth.BiscuitBuilder(
+        "right({s}, {r}, {o}); subject({s});"
+        + digits
+        + "p($a, $b, $c, $d) <- d($a), d($b), d($c), d($d);"
+        + "check if namespace({n}) trusting {k};",
+        {"s": "alice", "r": "orders", "o": "read", "n": "legal"},
+        {"k": signer.to_biscuit()},
+    )
+    return str(builder.build(root.to_biscuit().private_key).to_base64())
+
+
+RUNAWAY_CALLS = [
+    ("inspect", lambda t, k: inspect_token(t, k)),
+    ("pending", lambda t, k: pending_signoffs(t, k)),
+    ("claimed-actor", lambda t, k: claimed_actor(t, k)),
+    ("identity", lambda t, k: verify_identity_token(t, k, actor="alice")),
+    ("capability", lambda t, k: verify_capability(t, k, resource="orders", operation="read")),
+    ("verify", lambda t, k: verify_token(t, k, **ASK)),
+]
+
+
+@pytest.mark.parametrize("call", [c for _, c in RUNAWAY_CALLS], ids=[i for i, _ in RUNAWAY_CALLS])
+def test_runaway_token_is_a_typed_error_everywhere(root: KeyPair, call: Any) -> None:
+    token = _runaway_token(root, KeyPair.generate().public_key)
+    with pytest.raises(errors.RunLimitError):
+        call(token, root.public_key)

@@ -13,7 +13,7 @@ from typing import Any
 
 from hessra_core.errors import RunLimitError, TokenError
 from hessra_core.tokens._biscuit import biscuit
-from hessra_core.tokens._errors import Context, evaluation_failure
+from hessra_core.tokens._errors import Context, evaluation_failure, query_failure
 from hessra_core.tokens._load import LoadedToken
 from hessra_core.tokens.limits import DEFAULT_LIMITS, RunLimits
 from hessra_core.tokens.model import ServiceNode
@@ -56,6 +56,28 @@ def node_checks(resource: str, nodes: tuple[ServiceNode, ...]) -> tuple[Any, ...
         )
         for node in nodes
     )
+
+
+def world(token: Any, limits: RunLimits = DEFAULT_LIMITS) -> Any:
+    """An authorizer holding just ``token`` (a verified biscuit), for queries."""
+    builder = biscuit.AuthorizerBuilder()
+    limits.apply(builder)
+    try:
+        return builder.build(token)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise query_failure(exc) from exc
+
+
+def query(authorizer: Any, rule: Any) -> list[Any]:
+    """Run ``rule`` and return the facts, with failures mapped like verification's."""
+    try:
+        return list(authorizer.query(rule))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise query_failure(exc) from exc
 
 
 def require_str(*pairs: tuple[str, object]) -> None:
@@ -114,5 +136,7 @@ __all__ = [
     "authorize",
     "fact",
     "node_checks",
+    "query",
     "require_str",
+    "world",
 ]

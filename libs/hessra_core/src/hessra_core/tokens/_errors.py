@@ -101,6 +101,14 @@ def append_failure(exc: BaseException) -> TokenError:
     return MalformedTokenError(f"cannot append a block to this token ({type(exc).__name__})")
 
 
+def query_failure(exc: BaseException) -> TokenError:
+    """A query over a verified token failed (only a hostile token makes that happen)."""
+    message = str(exc.args[0]) if exc.args else ""
+    if _LIMITS in message:
+        return RunLimitError("token evaluation hit the Datalog run limits")
+    return TokenDeniedError(f"token could not be evaluated ({type(exc).__name__})")
+
+
 def evaluation_failure(exc: BaseException, ctx: Context, authorizer: Any) -> TokenError:
     if not isinstance(exc, biscuit.AuthorizationError):
         return TokenDeniedError(f"token could not be evaluated ({type(exc).__name__})")
@@ -159,4 +167,5 @@ __all__ = [
     "failed_checks",
     "parse_failure",
     "parse_unverified",
+    "query_failure",
 ]

@@ -15,7 +15,14 @@ from typing import Any
 from hessra_core.errors import IdentityMismatchError
 from hessra_core.keys import KeyPair, PublicKey
 from hessra_core.tokens import _authority as src
-from hessra_core.tokens._authorize import IDENTITY_POLICY, authorize, fact, require_str
+from hessra_core.tokens._authorize import (
+    IDENTITY_POLICY,
+    authorize,
+    fact,
+    query,
+    require_str,
+    world,
+)
 from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import Context, append_failure
 from hessra_core.tokens._load import Keys, LoadedToken, load_token
@@ -82,7 +89,7 @@ def _append_ephemeral(loaded: LoadedToken, code: str, params: dict[str, Any]) ->
 
 
 def _subject(authorizer: Any) -> str:
-    found = sorted(str(f.terms[0]) for f in authorizer.query(_SUBJECT))
+    found = sorted(str(f.terms[0]) for f in query(authorizer, _SUBJECT))
     if len(found) != 1:
         raise IdentityMismatchError("identity token must name exactly one subject")
     return found[0]
@@ -97,9 +104,7 @@ def _narrowest_identity(loaded: LoadedToken, subject: str) -> str:
     is only a claim: callers verify it with ``verify_identity_token``.
     """
     token = loaded.biscuit
-    builder = biscuit.AuthorizerBuilder()
-    DEFAULT_LIMITS.apply(builder)
-    authorizer = builder.build(token)
+    authorizer = world(token)
     narrowest = subject
     for i in range(1, token.block_count()):
         source = token.block_source(i)
@@ -111,7 +116,7 @@ def _narrowest_identity(loaded: LoadedToken, subject: str) -> str:
                 None,
                 {"k": PublicKey.parse(str(external)).to_biscuit()},
             )
-            claimed = [str(f.terms[0]) for f in authorizer.query(rule)]
+            claimed = [str(f.terms[0]) for f in query(authorizer, rule)]
         else:
             claimed = [a for a, b in ACTOR_CHECK.findall(source) if a == b]
             claimed += ACTOR_PREFIX_CHECK.findall(source)
@@ -182,9 +187,7 @@ def delegate_identity_token(
 
 
 def _subject_of(loaded: LoadedToken) -> str:
-    builder = biscuit.AuthorizerBuilder()
-    DEFAULT_LIMITS.apply(builder)
-    return _subject(builder.build(loaded.biscuit))
+    return _subject(world(loaded.biscuit))
 
 
 def jit_identity_token(

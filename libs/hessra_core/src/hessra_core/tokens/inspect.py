@@ -14,7 +14,7 @@ from typing import Any
 
 from hessra_core.errors import ServiceChainError
 from hessra_core.keys import PublicKey
-from hessra_core.tokens._biscuit import biscuit
+from hessra_core.tokens._authorize import query, world
 from hessra_core.tokens._errors import RIGHTS_QUERY
 from hessra_core.tokens._load import Keys, load_token, load_unverified
 from hessra_core.tokens._source import (
@@ -29,7 +29,6 @@ from hessra_core.tokens._source import (
     required_signers,
 )
 from hessra_core.tokens.chain import check_attestation_order
-from hessra_core.tokens.limits import DEFAULT_LIMITS
 from hessra_core.tokens.model import ServiceNode
 
 _SIGNOFF_FACT = re.compile(r'^namespace\("([^"\\\n]*)"\);$', re.MULTILINE)
@@ -93,9 +92,7 @@ def _block_kind(index: int, external: str | None, source: str, verified: bool) -
 
 def _rights(token: Any, verified: bool, authority: str) -> list[tuple[str, str, str]]:
     if verified:
-        builder = biscuit.AuthorizerBuilder()
-        DEFAULT_LIMITS.apply(builder)
-        found = builder.build(token).query(RIGHTS_QUERY)
+        found = query(world(token), RIGHTS_QUERY)
         return sorted((str(a), str(b), str(c)) for a, b, c in (f.terms for f in found))
     # Unverified tokens cannot be loaded into an authorizer; read the printed facts.
     return [(a, b, c) for a, b, c in RIGHT_FACT.findall(authority)]

@@ -16,11 +16,11 @@ from datetime import datetime
 from hessra_core.errors import SignerNotRequiredError, TokenExpiredError
 from hessra_core.keys import KeyPair, PublicKey
 from hessra_core.tokens import _authority as src
+from hessra_core.tokens._authorize import query, world
 from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import append_failure
 from hessra_core.tokens._load import Keys, LoadedToken, load_token
 from hessra_core.tokens._source import Requirement, earliest_expiry, required_signers
-from hessra_core.tokens.limits import DEFAULT_LIMITS
 from hessra_core.tokens.model import check_name, from_unix, to_unix
 
 
@@ -29,14 +29,12 @@ def signoff_state(loaded: LoadedToken) -> tuple[list[Requirement], set[str]]:
     required = required_signers(loaded.biscuit.block_source(0))
     if not required:
         return required, set()
-    builder = biscuit.AuthorizerBuilder()
-    DEFAULT_LIMITS.apply(builder)
-    authorizer = builder.build(loaded.biscuit)
+    authorizer = world(loaded.biscuit)
     signed: set[str] = set()
     for req in required:
         key = PublicKey.parse(req.public_key).to_biscuit()
         rule = biscuit.Rule("signed($n) <- namespace($n) trusting {k}", None, {"k": key})
-        names = {str(f.terms[0]) for f in authorizer.query(rule)}
+        names = {str(f.terms[0]) for f in query(authorizer, rule)}
         if req.name in names:
             signed.add(req.name)
     return required, signed

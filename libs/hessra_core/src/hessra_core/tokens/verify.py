@@ -9,6 +9,7 @@ from hessra_core.tokens._authorize import (
     RIGHT_POLICY,
     authorize,
     fact,
+    query,
     require_str,
 )
 from hessra_core.tokens._biscuit import biscuit
@@ -86,7 +87,7 @@ def verify_capability(
     authorizer = authorize(
         loaded, facts, RIGHT_POLICY, ctx, rules=[CAPABILITY_SUBJECT], limits=limits
     )
-    subjects = sorted(str(f.terms[0]) for f in authorizer.query(_SUBJECTS))
+    subjects = sorted(str(f.terms[0]) for f in query(authorizer, _SUBJECTS))
     return VerifiedToken(subjects[0], resource, operation, loaded.root_key_id, loaded.biscuit)
 
 
