@@ -30,7 +30,10 @@ KeyPath = tuple[str | int, ...]
 
 _WS = re.compile(r"[ \t]*")
 _WS_NL = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_KEY_PART = re.compile(r"""[ \t]*([A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')[ \t]*(\.)?""")
+_EQUALS = re.compile(r"[ \t]*=[ \t]*")
+_TABLE_SEP = re.compile(r"[ \t]*,?[ \t]*")
+_ARRAY_SEP = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*,?(?:[ \t\r\n]|#[^\n]*)*")
 _ML_BASIC = re.compile(r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"{3,5}')
 _BASIC = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _ML_LITERAL = re.compile(r"'''(?:[^']|'(?!''))*'{3,5}")
@@ -206,7 +209,11 @@ def _syntax_error(path: str, text: str, folded: str, raw: str) -> Diagnostic:
 
 
 class _Locator:
-    """Walks valid TOML text recording offsets of keys and values by path."""
+    """Walks valid TOML text recording offsets of keys and values by path.
+
+    Each step is one regular-expression match (a key part with the dot after it, ``=``
+    with its spaces, a separator, a scalar), because this walk covers the whole file.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -216,16 +223,11 @@ class _Locator:
         self._aot_counts: dict[KeyPath, int] = {}
         self.duplicate: tuple[KeyPath, int] | None = None
 
-    def _skip(self, pattern: re.Pattern[str]) -> None:
-        m = pattern.match(self.text, self.pos)
-        if m:
-            self.pos = m.end()
-
     def document(self) -> None:
         text = self.text
         current: KeyPath = ()
         while True:
-            self._skip(_WS_NL)
+            self.pos = _WS_NL.match(text, self.pos).end()  # type: ignore[union-attr]
             if self.pos >= len(text):
                 return
             start = self.pos
@@ -241,9 +243,7 @@ class _Locator:
                 self._keyval(current)
 
     def _header(self, start: int, *, array: bool) -> KeyPath:
-        self._skip(_WS)
         parts = self._key()
-        self._skip(_WS)
         path: KeyPath = ()
         for i, (part, _offset) in enumerate(parts):
             path = (*path, part)
@@ -260,42 +260,34 @@ class _Locator:
         return path
 
     def _key(self) -> list[tuple[str, int]]:
+        """A dotted key and the spaces around it; each part with its offset."""
         parts: list[tuple[str, int]] = []
         text = self.text
         while True:
-            self._skip(_WS)
-            start = self.pos
-            for pattern in (_BARE_KEY, _BASIC, _LITERAL):
-                m = pattern.match(text, start)
-                if m:
-                    raw = m.group()
-                    break
-            else:
+            m = _KEY_PART.match(text, self.pos)
+            if m is None:
                 raise ValueError("key expected")
-            self.pos = m.end()
+            raw = m.group(1)
             if raw[0] == "'":
                 part = raw[1:-1]
             elif raw[0] == '"':
                 part = tomllib.loads(f"k = {raw}")["k"] if "\\" in raw else raw[1:-1]
             else:
                 part = raw
-            parts.append((part, start))
-            self._skip(_WS)
-            if self.pos < len(text) and text[self.pos] == ".":
-                self.pos += 1
-                continue
-            return parts
+            parts.append((part, m.start(1)))
+            self.pos = m.end()
+            if m.group(2) is None:
+                return parts
 
     def _keyval(self, table: KeyPath) -> None:
         path = table
+        offset = self.pos
         for part, offset in self._key():
             path = (*path, part)
             self.keys.setdefault(path, offset)
         if path in self.values and self.duplicate is None:
             self.duplicate = (path, offset)
-        self._skip(_WS)
-        self.pos += 1  # '='
-        self._skip(_WS)
+        self.pos = _EQUALS.match(self.text, self.pos).end()  # type: ignore[union-attr]
         self._value(path)
 
     def _value(self, path: KeyPath) -> None:
@@ -303,36 +295,30 @@ class _Locator:
         self.values[path] = start
         char = text[start]
         if char == "{":
-            self.pos += 1
-            while True:
-                self._skip(_WS)
-                if text[self.pos] == "}":
-                    self.pos += 1
-                    return
+            self.pos = _WS.match(text, start + 1).end()  # type: ignore[union-attr]
+            while text[self.pos] != "}":
                 self._keyval(path)
-                self._skip(_WS)
-                if text[self.pos] == ",":
-                    self.pos += 1
-        elif char == "[":
+                self.pos = _TABLE_SEP.match(text, self.pos).end()  # type: ignore[union-attr]
             self.pos += 1
+        elif char == "[":
+            self.pos = _WS_NL.match(text, start + 1).end()  # type: ignore[union-attr]
             index = 0
-            while True:
-                self._skip(_WS_NL)
-                if text[self.pos] == "]":
-                    self.pos += 1
-                    return
+            while text[self.pos] != "]":
                 self._value((*path, index))
                 index += 1
-                self._skip(_WS_NL)
-                if text[self.pos] == ",":
-                    self.pos += 1
+                self.pos = _ARRAY_SEP.match(text, self.pos).end()  # type: ignore[union-attr]
+            self.pos += 1
         else:
-            for pattern in (_ML_BASIC, _BASIC, _ML_LITERAL, _LITERAL, _SCALAR):
-                m = pattern.match(text, start)
-                if m:
-                    self.pos = m.end()
-                    return
-            raise ValueError("value expected")
+            if char == '"':
+                pattern = _ML_BASIC if text.startswith('"""', start) else _BASIC
+            elif char == "'":
+                pattern = _ML_LITERAL if text.startswith("'''", start) else _LITERAL
+            else:
+                pattern = _SCALAR
+            m = pattern.match(text, start)
+            if m is None:
+                raise ValueError("value expected")
+            self.pos = m.end()
 
 
 __all__ = ["KeyPath", "TomlDocument", "fold_multiline_inline_tables", "parse_toml"]
