@@ -166,11 +166,18 @@ class AsyncHessra(ClientBase):
         return [r for r in results if isinstance(r, str)]
 
     async def sign_token(
-        self, token: str, resource: str, operation: str, *, endpoint: str | None = None
+        self,
+        token: str,
+        resource: str,
+        operation: str,
+        *,
+        endpoint: str | None = None,
+        signer: str = "",
     ) -> str:
-        """Ask a signer (``endpoint``, or this client's server) for its sign-off."""
+        """Ask a signer (``endpoint``, or this client's server) for its sign-off. ``signer``
+        names it, to pick its CA from a ``signer_ca`` mapping."""
         target = grpc_target(endpoint) if endpoint else self.config.server
-        tls = self.config.tls if endpoint is None else self.config.signer_tls("", endpoint)
+        tls = self.config.tls if endpoint is None else self.config.signer_tls(signer, endpoint)
         return (await self._sign(target, tls, token, resource, operation)).token
 
     async def _sign(

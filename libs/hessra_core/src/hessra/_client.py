@@ -160,11 +160,18 @@ class Hessra(ClientBase):
         return [f.result() for f in futures]
 
     def sign_token(
-        self, token: str, resource: str, operation: str, *, endpoint: str | None = None
+        self,
+        token: str,
+        resource: str,
+        operation: str,
+        *,
+        endpoint: str | None = None,
+        signer: str = "",
     ) -> str:
-        """Ask a signer (``endpoint``, or this client's server) for its sign-off."""
+        """Ask a signer (``endpoint``, or this client's server) for its sign-off. ``signer``
+        names it, to pick its CA from a ``signer_ca`` mapping."""
         target = grpc_target(endpoint) if endpoint else self.config.server
-        tls = self.config.tls if endpoint is None else self.config.signer_tls("", endpoint)
+        tls = self.config.tls if endpoint is None else self.config.signer_tls(signer, endpoint)
         return self._sign(target, tls, token, resource, operation).token
 
     def _sign(

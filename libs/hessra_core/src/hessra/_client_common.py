@@ -168,6 +168,11 @@ class ClientConfig:
             problems += exc.problems
         tls = TlsFiles(ca=ca, cert=cert, key=key, server_name=server_name)
         problems += tls.problems()
+        signer_cas = signer_ca.items() if isinstance(signer_ca, Mapping) else [("", signer_ca)]
+        for name, source in signer_cas:
+            if source is not None:
+                where = f"signer_ca[{name}]" if name else "signer_ca"
+                problems += [f"{where}: {p}" for p in TlsFiles(ca=source).problems()]
         keys = None
         if public_key is not None:
             try:
