@@ -52,7 +52,7 @@ class Snapshot:
         warnings: Sequence[Diagnostic] = (),
         created_at: datetime | None = None,
     ) -> Snapshot:
-        return cls(
+        snapshot = cls(
             policy,
             revision,
             policy_digest(policy),
@@ -60,6 +60,8 @@ class Snapshot:
             tuple(warnings),
             created_at or datetime.now(UTC),
         )
+        snapshot._matcher  # noqa: B018 - build the indexes now, not on the first request
+        return snapshot
 
     @cached_property
     def _matcher(self) -> Matcher:
