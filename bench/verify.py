@@ -22,7 +22,7 @@ have no cache, so they are the same in both.
 Prints microseconds per call and the ratios ours/hessra-py, ours/raw,
 chain(3)/simple and multiparty(3)/simple, with the targets beside them.
 Run: ``.venv/bin/python bench/verify.py`` (or ``make bench``). BENCH_VERIFY_N
-sets calls per measurement (default 200).
+sets calls per measurement (default 100).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from hessra_core.tokens import (
     verify_token,
 )
 
-N = int(os.environ.get("BENCH_VERIFY_N", "200"))
-ROUNDS = 12
+N = int(os.environ.get("BENCH_VERIFY_N", "100"))
+ROUNDS = 30
 POOL = 300  # distinct tokens per shape; cold runs cycle through them with the cache off
 SUB, RES, OP = "uri:urn:user:123", "orders", "read"
 
