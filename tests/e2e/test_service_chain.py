@@ -1,0 +1,87 @@
+"""A request through api_gateway -> fraud_detection -> payment_processor, as real processes."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from hessra_core import tokens
+
+from .conftest import GATEWAY, Deployment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+async def _post(url: str, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.post(url, headers=headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_the_full_chain_passes_in_order(deployment: Deployment) -> None:
+    hops = f"{deployment.url('fraud_detection')},{deployment.url('payment_processor')}"
+    status, body = await _post(deployment.url("api_gateway"), {"x-next-hops": hops})
+    assert status == 200, body
+    assert body["path"] == ["api_gateway", "fraud_detection", "payment_processor"]
+    assert body["subject"] == GATEWAY
+
+
+async def test_skipping_fraud_detection_is_refused(deployment: Deployment) -> None:
+    status, body = await _post(
+        deployment.url("api_gateway"), {"x-next-hops": deployment.url("payment_processor")}
+    )
+    assert status == 403
+    assert body["at"] == "payment_processor"
+    assert body["error"] == "missing_attestation"
+    assert body["message"] == "Missing attestation from: fraud_detection"
+
+
+async def test_calling_a_middle_node_directly_is_refused(deployment: Deployment) -> None:
+    with deployment.client() as client:
+        token = client.request_token("payment_processor", "charge")
+    status, body = await _post(
+        deployment.url("fraud_detection"),
+        {"authorization": f"Bearer {token}", "x-subject": GATEWAY},
+    )
+    assert status == 403
+    assert body["message"] == "Missing attestation from: api_gateway"
+
+
+async def test_swapped_order_is_refused(deployment: Deployment) -> None:
+    """fraud_detection's key attests before api_gateway's. The gateway refuses to carry
+    such a token on; and forged past it, payment_processor refuses the path taken."""
+    with deployment.client() as client:
+        token = client.request_token("payment_processor", "charge")
+    keys = deployment.issuer_key.public_key
+
+    def attest(value: str, node: str) -> str:
+        return tokens.attest_service_chain_token(
+            value, deployment.node_keys[node], resource="payment_processor", root_keys=keys
+        )
+
+    swapped = attest(token, "fraud_detection")
+    status, body = await _post(
+        deployment.url("api_gateway"),
+        {
+            "authorization": f"Bearer {swapped}",
+            "x-subject": GATEWAY,
+            "x-next-hops": deployment.url("payment_processor"),
+        },
+    )
+    assert status == 403, body
+    assert body["at"] == "api_gateway"
+    assert body["error"] == "attestation_out_of_order"
+
+    forged = attest(swapped, "api_gateway")
+    status, body = await _post(
+        deployment.url("payment_processor"),
+        {"authorization": f"Bearer {forged}", "x-subject": GATEWAY},
+    )
+    assert status == 403, body
+    assert body["at"] == "payment_processor"
+    assert body["error"] == "attestation_out_of_order"
+    assert body["message"] == (
+        "Attestation out of order: fraud_detection attested before api_gateway"
+    )
