@@ -1,0 +1,381 @@
+"""The manifests start our real services: each container's command, args, env, ConfigMaps
+and probes are taken from the rendered overlay and run here as real OS processes.
+
+Each pod gets its own temporary root: volume mounts become directories under it (the
+ConfigMap files as rendered, the Secrets as generated certificates and keys), absolute
+paths in config, args and env are moved under it, listen addresses and Service
+references become free loopback ports, and policy-sync's repository URL becomes a local
+bare ``file://`` repository. Then every service must report SERVING over gRPC health,
+and the manifests' own readiness and liveness probes must pass when run as written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import tomli_w
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hessra_core import pki
+from hessra_core.keys import KeyPair
+from hessra_policy_sync.testing import GitRemote
+
+from .conftest import OVERLAYS, REPO, by_kind, render
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+PROBE_SCRIPT = REPO / "deploy" / "docker" / "grpc_health_probe.py"
+DEADLINE_S = 45.0
+CLIENT = "uri:urn:test:deploy-client"
+
+
+@dataclass
+class Fixtures:
+    """The Secrets and operator ConfigMaps the manifests mount, by name -> {key: bytes}."""
+
+    ca: pki.IssuedCert
+    objects: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+
+def _service_names(service: str, namespace: str) -> list[str]:
+    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc"]
+
+
+def make_fixtures(namespace: str) -> Fixtures:
+    ca = pki.create_ca("deploy contract CA")
+    probe_ca = pki.create_ca("deploy probe CA")
+
+    def cert(service: str) -> pki.IssuedCert:
+        names = pki.SubjectNames(dns=_service_names(service, namespace), ips=["127.0.0.1"])
+        return pki.issue_cert(ca, service, names, server=True, client=True)
+
+    def tls(issued: pki.IssuedCert, ca_pem: bytes) -> dict[str, bytes]:
+        return {"tls.crt": issued.cert_pem, "tls.key": issued.key_pem, "ca.crt": ca_pem}
+
+    probe = pki.issue_cert(probe_ca, "probe", pki.SubjectNames(uris=["urn:test:probe"]))
+    issuer_key, signer_key = KeyPair.generate(), KeyPair.generate()
+    objects = {
+        "hessra-policy-sync-tls": tls(cert("hessra-policy-sync"), ca.cert_pem),
+        "hessra-policy-sync-git": {"token": b"not-a-real-token"},
+        "hessra-policy-sync-webhook": {"github": b"webhook-test-secret"},
+        "hessra-issuer-tls": tls(cert("hessra-issuer"), ca.cert_pem),
+        "hessra-issuer-signing-key": {"signing.pem": issuer_key.private_pem().encode()},
+        "hessra-signer-tls": tls(cert("hessra-signer"), ca.cert_pem),
+        "hessra-signer-signing-key": {"signing.pem": signer_key.private_pem().encode()},
+        "hessra-probe-tls": tls(probe, probe_ca.cert_pem),
+        "hessra-issuer-public-keys": {"issuer.pub": issuer_key.public_key.to_string().encode()},
+    }
+    return Fixtures(ca, objects)
+
+
+def _free_port() -> int:
+    """A free loopback port whose successor is free too (worker i binds metrics + i)."""
+    for _ in range(100):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError("no free loopback port pair")
+
+
+@dataclass
+class Pod:
+    deployment: str
+    root: Path
+    container: dict[str, Any]
+    ports: dict[int, int]  # containerPort -> loopback port
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def named_port(self, name: str) -> int:
+        for p in self.container["ports"]:
+            if p["name"] == name:
+                return self.ports[p["containerPort"]]
+        raise AssertionError(f"{self.deployment}: no port named {name}")
+
+    def log(self) -> str:
+        path = self.root / "container.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+class Cluster:
+    """The rendered overlay, mapped onto this machine."""
+
+    def __init__(self, overlay: str, tmp: Path, fixtures: Fixtures, repo_url: str) -> None:
+        self.objects = render(overlay)
+        self.fixtures = fixtures
+        self.repo_url = repo_url
+        deployments = by_kind(self.objects, "Deployment")
+        self.namespace = next(iter(deployments.values()))["metadata"]["namespace"]
+        self.configmaps = by_kind(self.objects, "ConfigMap")
+        self.pods: dict[str, Pod] = {}
+        for name, dep in deployments.items():
+            (container,) = dep["spec"]["template"]["spec"]["containers"]
+            ports = {p["containerPort"]: _free_port() for p in container["ports"]}
+            self.pods[name] = Pod(name, tmp / name, container, ports)
+        # Service DNS name:port -> the selected pod's loopback port.
+        self.services: dict[str, int] = {}
+        for svc_name, svc in by_kind(self.objects, "Service").items():
+            app = svc["spec"]["selector"]["app.kubernetes.io/name"]
+            pod = self.pods[app]
+            for port in svc["spec"]["ports"]:
+                target = port["targetPort"]
+                local = pod.named_port(target) if isinstance(target, str) else pod.ports[target]
+                for dns in _service_names(svc_name, self.namespace):
+                    self.services[f"{dns}:{port['port']}"] = local
+        for name, dep in deployments.items():
+            self._prepare(self.pods[name], dep["spec"]["template"]["spec"])
+
+    # --- rewriting ---------------------------------------------------------------------
+
+    def _string(self, pod: Pod, value: str) -> str:
+        if value in self.services:
+            return f"127.0.0.1:{self.services[value]}"
+        match = re.fullmatch(r"(0\.0\.0\.0|127\.0\.0\.1|\[::\]):(\d+)", value)
+        if match:
+            port = int(match.group(2))
+            assert port in pod.ports, f"{pod.deployment}: {value} is not a declared containerPort"
+            return f"127.0.0.1:{pod.ports[port]}"
+        if value.startswith("/"):
+            return str(pod.root) + value
+        return value
+
+    def _arg(self, pod: Pod, arg: str) -> str:
+        if arg.startswith("--") and "=" in arg:
+            flag, _, value = arg.partition("=")
+            return f"{flag}={self._string(pod, value)}"
+        return self._string(pod, arg)
+
+    def _toml(self, pod: Pod, data: Any, key: str = "") -> Any:
+        if isinstance(data, dict):
+            out = {k: self._toml(pod, v, k) for k, v in data.items()}
+            if out.get("kind", "git") == "git" and "url" in out:
+                out["url"] = self.repo_url
+            return out
+        if isinstance(data, list):
+            return [self._toml(pod, v, key) for v in data]
+        if isinstance(data, str):
+            return self._string(pod, data)
+        if key == "metrics_port" and isinstance(data, int) and data > 0:
+            assert data in pod.ports, f"{pod.deployment}: metrics port {data} not declared"
+            return pod.ports[data]
+        return data
+
+    def _executable(self, name: str) -> list[str]:
+        if name == "hessra-grpc-health":
+            return [sys.executable, str(PROBE_SCRIPT)]
+        path = BIN / name
+        assert path.exists(), f"{name} is not a console script installed from our pyprojects"
+        return [str(path)]
+
+    def command(self, pod: Pod, argv: list[str]) -> list[str]:
+        return [*self._executable(argv[0]), *(self._arg(pod, a) for a in argv[1:])]
+
+    # --- volumes -----------------------------------------------------------------------
+
+    def _prepare(self, pod: Pod, spec: dict[str, Any]) -> None:
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for mount in pod.container["volumeMounts"]:
+            target = Path(str(pod.root) + mount["mountPath"])
+            target.mkdir(parents=True, exist_ok=True)
+            volume = volumes[mount["name"]]
+            if "emptyDir" in volume:
+                continue
+            if "configMap" in volume:
+                name = volume["configMap"]["name"]
+                if name in self.configmaps:
+                    files = {
+                        k: self._config_file(pod, k, v)
+                        for k, v in self.configmaps[name]["data"].items()
+                    }
+                else:
+                    files = self._fixture(name, pod)
+            else:
+                files = self._fixture(volume["secret"]["secretName"], pod)
+                items = volume["secret"].get("items")
+                if items:
+                    files = {i["path"]: files[i["key"]] for i in items}
+            for key, data in files.items():
+                (target / key).write_bytes(data)
+                (target / key).chmod(0o400)
+        c = pod.container
+        pod.argv = self.command(pod, [*c["command"], *c.get("args", [])])
+        pod.env = {e["name"]: self._env(pod, e) for e in c.get("env", [])}
+
+    def _config_file(self, pod: Pod, key: str, text: str) -> bytes:
+        assert key.endswith(".toml"), key
+        return tomli_w.dumps(self._toml(pod, tomllib.loads(text))).encode()
+
+    def _env(self, pod: Pod, entry: dict[str, Any]) -> str:
+        assert "value" in entry, f"{pod.deployment}: env {entry['name']} is not a literal"
+        if entry["name"] == "HESSRA_POLICY_SYNC_SOURCE_URL":
+            return self.repo_url
+        return self._string(pod, entry["value"])
+
+    def _fixture(self, name: str, pod: Pod) -> dict[str, bytes]:
+        assert name in self.fixtures.objects, (
+            f"{pod.deployment} mounts {name}, which deploy/k8s/secret-templates does not list"
+        )
+        return self.fixtures.objects[name]
+
+    # --- processes ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("HESSRA_")}
+        for pod in self.pods.values():
+            workdir = Path(str(pod.root) + pod.container.get("workingDir", "/var/lib/hessra"))
+            workdir.mkdir(parents=True, exist_ok=True)
+            env = {**base_env, "HOME": str(pod.root / "tmp"), **pod.env}
+            with (pod.root / "container.log").open("wb") as log:
+                pod.proc = subprocess.Popen(
+                    pod.argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+
+    def stop(self) -> None:
+        for pod in self.pods.values():
+            if pod.proc is not None and pod.proc.poll() is None:
+                pod.proc.send_signal(signal.SIGTERM)
+        for pod in self.pods.values():
+            if pod.proc is None:
+                continue
+            try:
+                pod.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pod.proc.kill()
+                pod.proc.wait()
+
+    def alive(self, pod: Pod) -> None:
+        assert pod.proc is not None
+        if pod.proc.poll() is not None:
+            raise AssertionError(
+                f"{pod.deployment} exited with {pod.proc.returncode}: {pod.argv}\n{pod.log()}"
+            )
+
+
+def _grpc_status(port: int, fixtures: Fixtures, cert_secret: str, server_name: str) -> int:
+    creds = fixtures.objects[cert_secret]
+    credentials = grpc.ssl_channel_credentials(
+        fixtures.ca.cert_pem, creds["tls.key"], creds["tls.crt"]
+    )
+    options = [("grpc.ssl_target_name_override", server_name)]
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status)
+        except grpc.RpcError:
+            return -1
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback http)
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _probe_passes(cluster: Cluster, pod: Pod, probe: dict[str, Any]) -> bool:
+    if "httpGet" in probe:
+        port = probe["httpGet"]["port"]
+        local = pod.named_port(port) if isinstance(port, str) else pod.ports[port]
+        return _http_ok(f"http://127.0.0.1:{local}{probe['httpGet']['path']}")
+    argv = cluster.command(pod, probe["exec"]["command"])
+    done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+    return done.returncode == 0
+
+
+def _wait(what: str, check: Any, cluster: Cluster, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        for pod in cluster.pods.values():
+            cluster.alive(pod)
+        if check():
+            return
+        time.sleep(0.2)
+    logs = "\n".join(f"--- {p.deployment}\n{p.log()}" for p in cluster.pods.values())
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+def _policy_files(ca_pem: bytes) -> dict[str, str | None]:
+    clients = {
+        "version": "0.2.0",
+        "cacerts": {"cert_chain": ca_pem.decode()},
+        "clients": [
+            {
+                "identifier": {"type": "san_uri", "value": CLIENT},
+                "resources": [{"name": "orders", "operations": ["read"]}],
+            }
+        ],
+    }
+    resources = {"version": "0.2.0", "resources": {"orders": {}}}
+    return {"clients.toml": tomli_w.dumps(clients), "resources.toml": tomli_w.dumps(resources)}
+
+
+@pytest.fixture(params=OVERLAYS)
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    overlay = request.param
+    namespace = render(overlay)[0]["metadata"]["namespace"]
+    fixtures = make_fixtures(namespace)
+    remote = GitRemote(tmp_path / "git")
+    cluster = Cluster(overlay, tmp_path / "pods", fixtures, remote.url)
+    sync_toml = next(
+        tomllib.loads(cm["data"]["policy-sync.toml"])
+        for name, cm in cluster.configmaps.items()
+        if name.startswith("hessra-policy-sync-config")
+    )
+    subpath = sync_toml["source"].get("subpath", "").strip("/")
+    prefix = f"{subpath}/" if subpath else ""
+    files = _policy_files(fixtures.ca.cert_pem)
+    remote.commit_and_push("policy", {prefix + name: text for name, text in files.items()})
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    cluster.start()
+    for pod in cluster.pods.values():
+        grpc_port = pod.named_port("grpc")
+        # Our own check: gRPC health over mTLS with the service's own client certificate.
+        secret = f"{pod.deployment}-tls"
+
+        def serving(
+            port: int = grpc_port, secret: str = secret, name: str = pod.deployment
+        ) -> bool:
+            status = _grpc_status(port, cluster.fixtures, secret, name)
+            return status == health_pb2.HealthCheckResponse.SERVING
+
+        _wait(f"{pod.deployment} gRPC health SERVING", serving, cluster, deadline)
+        # The manifest's own probes, run as written (exec or httpGet).
+        for kind in ("readinessProbe", "livenessProbe"):
+            probe = pod.container[kind]
+            _wait(
+                f"{pod.deployment} {kind}",
+                lambda probe=probe, pod=pod: _probe_passes(cluster, pod, probe),
+                cluster,
+                deadline,
+            )
