@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,7 +325,3 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 def until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
     return wait_for(predicate, timeout, what)
-
-
-def elapsed(start: float) -> float:
-    return time.monotonic() - start
