@@ -85,3 +85,32 @@ async def test_swapped_order_is_refused(deployment: Deployment) -> None:
     assert body["message"] == (
         "Attestation out of order: fraud_detection attested before api_gateway"
     )
+
+
+def test_chain_verification_locally_and_remotely(deployment: Deployment) -> None:
+    from hessra import MissingAttestationError, ServiceChain
+
+    chain = ServiceChain.from_json(deployment.chain_json())
+    keys = deployment.issuer_key.public_key
+    with deployment.client() as client:
+        client.setup()
+        token = client.request_token("payment_processor", "charge")
+        partial = tokens.attest_service_chain_token(
+            token, deployment.node_keys["api_gateway"], resource="payment_processor", root_keys=keys
+        )
+        client.verify_service_chain_token_local(
+            partial, GATEWAY, "payment_processor", "charge", chain, "fraud_detection"
+        )
+        client.verify_service_chain_token_remote(
+            partial, GATEWAY, "payment_processor", "charge", "fraud_detection"
+        )
+        with pytest.raises(MissingAttestationError) as caught:
+            client.verify_service_chain_token_remote(
+                partial, GATEWAY, "payment_processor", "charge"
+            )
+        assert caught.value.component == "fraud_detection"
+        assert str(caught.value) == "Missing attestation from: fraud_detection"
+        with pytest.raises(MissingAttestationError, match="fraud_detection"):
+            client.verify_service_chain_token_local(
+                partial, GATEWAY, "payment_processor", "charge", chain, "payment_processor"
+            )

@@ -203,3 +203,24 @@ async def test_health_serving_and_public_key(signer: Harness, world: World) -> N
     assert key.signer_name == SIGNER
     assert key.key.public_key == world.signer.public_key.to_string()
     assert key.key.key_id == world.signer.public_key.key_id
+
+
+async def test_reflection_lists_the_signer(signer: Harness, world: World) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    gateway = world.certs["gateway"]
+    channel = grpc.aio.secure_channel(
+        f"127.0.0.1:{signer.app.port}",
+        grpc.ssl_channel_credentials(world.ca.cert_pem, gateway.key_pem, gateway.cert_pem),
+        options=[("grpc.ssl_target_name_override", "localhost")],
+    )
+    try:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        names: list[str] = []
+        async for reply in stub.ServerReflectionInfo(iter([request]), timeout=10):
+            names += [s.name for s in reply.list_services_response.service]
+    finally:
+        await channel.close()
+    assert "hessra.v1.Signer" in names
+    assert "grpc.health.v1.Health" in names
