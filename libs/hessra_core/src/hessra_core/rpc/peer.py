@@ -52,9 +52,30 @@ def peer_certificate_chain(context: _HasAuthContext) -> list[x509.Certificate]:
 
 
 def peer_label(context: _HasAuthContext) -> str:
-    """A short human label for logs: first SAN URI, DNS name or e-mail, else CN, else ``-``."""
-    cert = peer_certificate(context)
-    if cert is None:
+    """A short human label for logs: first SAN URI, DNS name or e-mail, else CN, else ``-``.
+
+    Called for every RPC by the interceptor, so labels are cached by certificate bytes
+    (a connection presents the same certificate on every call)."""
+    pem = _first(context.auth_context(), "x509_pem_cert")
+    if not pem:
+        return "-"
+    label = _LABELS.get(pem)
+    if label is None:
+        label = _label_for(pem)
+        if len(_LABELS) >= _LABEL_CACHE_SIZE:
+            _LABELS.pop(next(iter(_LABELS)))
+        _LABELS[pem] = label
+    return label
+
+
+_LABEL_CACHE_SIZE = 1024
+_LABELS: dict[bytes, str] = {}
+
+
+def _label_for(pem: bytes) -> str:
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
         return "-"
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
