@@ -109,6 +109,20 @@ class Pod:
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    writable: list[Path] = field(default_factory=list)  # emptyDir mounts
+    prepared: set[Path] = field(default_factory=set)  # files written before the start
+
+    def written_outside_writable_mounts(self) -> list[str]:
+        """Files the process created where a read-only root filesystem would refuse."""
+        log = self.root / "container.log"
+        return sorted(
+            str(path.relative_to(self.root))
+            for path in self.root.rglob("*")
+            if path.is_file()
+            and path not in self.prepared
+            and path != log
+            and not any(path.is_relative_to(w) for w in self.writable)
+        )
 
     def named_port(self, name: str) -> int:
         for p in self.container["ports"]:
@@ -203,6 +217,7 @@ class Cluster:
             target.mkdir(parents=True, exist_ok=True)
             volume = volumes[mount["name"]]
             if "emptyDir" in volume:
+                pod.writable.append(target)
                 continue
             if "configMap" in volume:
                 name = volume["configMap"]["name"]
@@ -221,6 +236,7 @@ class Cluster:
             for key, data in files.items():
                 (target / key).write_bytes(data)
                 (target / key).chmod(0o400)
+                pod.prepared.add(target / key)
         c = pod.container
         pod.argv = self.command(pod, [*c["command"], *c.get("args", [])])
         pod.env = {e["name"]: self._env(pod, e) for e in c.get("env", [])}
@@ -248,6 +264,7 @@ class Cluster:
         for pod in self.pods.values():
             workdir = Path(str(pod.root) + pod.container.get("workingDir", "/var/lib/hessra"))
             workdir.mkdir(parents=True, exist_ok=True)
+            pod.prepared |= {p for p in pod.root.rglob("*") if p.is_file()}
             env = {**base_env, "HOME": str(pod.root / "tmp"), **pod.env}
             with (pod.root / "container.log").open("wb") as log:
                 pod.proc = subprocess.Popen(
@@ -379,3 +396,28 @@ def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
                 cluster,
                 deadline,
             )
+
+    # The last good snapshot is persisted in the state volume (so a restarted container
+    # serves before it reaches policy-sync), and nothing is written anywhere a read-only
+    # root filesystem would refuse.
+    for pod in cluster.pods.values():
+        toml_name = pod.deployment.removeprefix("hessra-") + ".toml"
+        config = next(
+            tomllib.loads(cm["data"][toml_name])
+            for cm in cluster.configmaps.values()
+            if toml_name in cm["data"]
+        )
+        server = config["server"]
+        state = server.get("state_dir") or config["policy"]["snapshot_file"]
+        local_state = Path(str(pod.root) + state)
+        _wait(
+            f"{pod.deployment} persisting its snapshot under {state}",
+            lambda local_state=local_state: (
+                local_state.exists()
+                and any(p.is_file() for p in [local_state, *local_state.rglob("*")])
+            ),
+            cluster,
+            deadline,
+        )
+        assert any(local_state.is_relative_to(w) for w in pod.writable), state
+        assert pod.written_outside_writable_mounts() == [], pod.deployment
