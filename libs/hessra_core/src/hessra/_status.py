@@ -32,17 +32,6 @@ _BY_CODE: dict[grpc.StatusCode, type[HessraError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: _errors.ServiceUnavailableError,
 }
 
-# Attributes some classes set in their constructors; remote errors carry only a message.
-_ATTRIBUTE_DEFAULTS: dict[str, object] = {
-    "key_id": None,
-    "expired_at": None,
-    "signer": None,
-    "component": None,
-    "diagnostics": (),
-    "field": None,
-    "where": None,
-}
-
 
 def _subclasses(cls: type[HessraError]) -> Iterator[type[HessraError]]:
     for sub in cls.__subclasses__():
@@ -60,13 +49,24 @@ def _by_reason() -> dict[str, type[HessraError]]:
 
 
 def _build(cls: type[HessraError], message: str) -> HessraError:
-    """An instance of ``cls`` carrying the server's message, whatever its constructor."""
+    """An instance of ``cls`` carrying the server's message, whatever its constructor.
+
+    Constructors of some classes take structured values (a key id, a signer name);
+    a remote error has only the message, so those attributes are filled from it where
+    it names them and left ``None`` otherwise.
+    """
     error = cls.__new__(cls)
     HessraError.__init__(error, message)
-    for name, value in _ATTRIBUTE_DEFAULTS.items():
-        if name in ("signer", "component") and name not in error.__dict__:
-            value = _name_in(message)
-        error.__dict__.setdefault(name, value)
+    if isinstance(error, errors.UnknownKeyIdError):
+        error.key_id = None
+    if isinstance(error, errors.TokenExpiredError):
+        error.expired_at = None
+    if isinstance(error, errors.MissingSignoffError):
+        error.signer = _name_in(message) or ""
+    if isinstance(error, errors.MissingAttestationError):
+        error.component = _name_in(message) or ""
+    if isinstance(error, errors.PolicyError):
+        error.diagnostics = ()
     if isinstance(error, errors.ConfigError):
         error.problems, error.source = (message,), "remote"
     return error
