@@ -48,6 +48,8 @@ async def test_one_log_line_per_rpc_with_decision_and_no_token(issuer: Any) -> N
         }.items()
     )
     assert allowed["latency_ms"] > 0
+    assert allowed["token_id"] == reply.token_id
+    assert len(reply.token_id) == 32
     assert (denied["code"], denied["decision"], denied["operation"]) == (
         "PERMISSION_DENIED",
         "permission_denied",

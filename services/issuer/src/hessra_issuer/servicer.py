@@ -80,7 +80,9 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
             raise
         metrics.MINTED.labels("authorization", request.resource).inc()
         metrics.MINT_LATENCY.observe(time.perf_counter() - started)
-        annotate(decision="allow", subject=issued.subject, key_id=issued.key_id)
+        annotate(
+            decision="allow", subject=issued.subject, key_id=issued.key_id, token_id=issued.token_id
+        )
         return issuer_pb2.RequestTokenResponse(
             token=issued.token,
             pending_signoffs=[

@@ -66,7 +66,7 @@ LATENCY = Histogram(
 
 _SECRET_WORDS = ("token", "key", "secret", "password", "authorization", "credential")
 # Names that contain a secret word but describe no secret.
-_ALLOWED_NAMES = frozenset({"key_id", "token_kind", "token_ttl"})
+_ALLOWED_NAMES = frozenset({"key_id", "token_id", "token_kind", "token_ttl"})
 CANONICAL_FIELDS = ("caller", "resource", "operation", "decision", "revision")
 
 
