@@ -13,7 +13,9 @@ the first refusal, each with its own error (and so its own gRPC status):
 4. this organisation's own policy allows the caller that operation
    (``PermissionDeniedError``);
 
-and only then appends the ``namespace({name})`` block.
+and only then appends the ``namespace({name})`` block. The caller need not be the
+token's subject: what this organisation approves is "this certificate may have this
+action co-signed", decided by its own ``[[clients]]``.
 
 Step 1-2 evaluate the token's own Datalog with every check in force except the
 sign-off checks: those cannot pass before every signer has signed, so the
