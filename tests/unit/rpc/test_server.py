@@ -255,3 +255,47 @@ async def test_binding_a_taken_port_is_a_config_error(rpc_pki: Any) -> None:
             )
     finally:
         await running.stop(0)
+
+
+async def test_server_streaming_calls_are_logged_once_and_errors_mapped(
+    rpc_pki: Any, channels: list[grpc.aio.Channel]
+) -> None:
+    async def stream(_request: bytes, _context: Any) -> Any:
+        annotate(resource="snapshots")
+        yield b"one"
+        yield b"two"
+        raise errors.NotReadyError("source went away")
+
+    handler = grpc.method_handlers_generic_handler(
+        "test.Stream", {"Watch": grpc.unary_stream_rpc_method_handler(stream)}
+    )
+
+    def add(_servicer: Any, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((handler,))
+
+    creds = DynamicServerCredentials(
+        rpc_pki.cert_file, rpc_pki.key_file, client_ca=lambda: rpc_pki.ca.cert_pem
+    )
+    running = await start_server(
+        listeners=[Listener("127.0.0.1:0", creds.server_credentials())],
+        services=[(add, None)],
+        service_names=["test.Stream"],
+        interceptors=[ObservabilityInterceptor()],
+    )
+    try:
+        channel = client_channel(running.port, rpc_pki.ca.cert_pem, rpc_pki.client)
+        channels.append(channel)
+        received: list[bytes] = []
+
+        async def drain() -> None:
+            async for item in channel.unary_stream("/test.Stream/Watch")(b"", timeout=5):
+                received.append(item)
+
+        with structlog.testing.capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as info:
+            await drain()
+        assert received == [b"one", b"two"]
+        assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        [line] = [entry for entry in logs if entry["event"] == "rpc"]
+        assert (line["code"], line["resource"]) == ("FAILED_PRECONDITION", "snapshots")
+    finally:
+        await running.stop(0)

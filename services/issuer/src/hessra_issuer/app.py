@@ -86,6 +86,7 @@ class IssuerApp:
         self.metrics_port: int | None = None
         self._source: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
     def port(self) -> int:
@@ -121,7 +122,13 @@ class IssuerApp:
         running, loop = self.running, self._loop
         if running is not None and loop is not None and not running.serving:
             # Sources may call from a thread; health is updated on the server's loop.
-            loop.call_soon_threadsafe(lambda: loop.create_task(running.set_serving(True)))
+            loop.call_soon_threadsafe(self._track, running.set_serving(True))
+
+    def _track(self, coro: Any) -> None:
+        # Keep a reference: the loop holds tasks only weakly.
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def apply_snapshot(self, snapshot: Any) -> bool:
         """Serve ``snapshot`` now (what the policy sources call)."""
