@@ -11,6 +11,9 @@ and the manifests' own readiness and liveness probes must pass when run as writt
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import signal
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,8 +34,10 @@ import pytest
 import tomli_w
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hessra.v1 import issuer_pb2, issuer_pb2_grpc
 from hessra_core import pki
 from hessra_core.keys import KeyPair
+from hessra_core.tokens import verify_token
 from hessra_policy_sync.testing import GitRemote
 
 from .conftest import OVERLAYS, REPO, by_kind, render
@@ -49,6 +55,8 @@ class Fixtures:
     """The Secrets and operator ConfigMaps the manifests mount, by name -> {key: bytes}."""
 
     ca: pki.IssuedCert
+    client: pki.IssuedCert  # a caller the test policy grants `orders`
+    issuer_key: KeyPair
     objects: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
 
@@ -80,7 +88,8 @@ def make_fixtures(namespace: str) -> Fixtures:
         "hessra-probe-tls": tls(probe, probe_ca.cert_pem),
         "hessra-issuer-public-keys": {"issuer.pub": issuer_key.public_key.to_string().encode()},
     }
-    return Fixtures(ca, objects)
+    client = pki.issue_cert(ca, "client", pki.SubjectNames(uris=[CLIENT.removeprefix("uri:")]))
+    return Fixtures(ca, client, issuer_key, objects)
 
 
 def _free_port() -> int:
@@ -141,6 +150,8 @@ class Cluster:
     def __init__(self, overlay: str, tmp: Path, fixtures: Fixtures, repo_url: str) -> None:
         self.objects = render(overlay)
         self.fixtures = fixtures
+        self.remote: GitRemote | None = None
+        self.policy_prefix = ""
         self.repo_url = repo_url
         deployments = by_kind(self.objects, "Deployment")
         self.namespace = next(iter(deployments.values()))["metadata"]["namespace"]
@@ -335,14 +346,14 @@ def _wait(what: str, check: Any, cluster: Cluster, deadline: float) -> None:
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
 
-def _policy_files(ca_pem: bytes) -> dict[str, str | None]:
+def _policy_files(ca_pem: bytes, operations: tuple[str, ...] = ("read",)) -> dict[str, str | None]:
     clients = {
         "version": "0.2.0",
         "cacerts": {"cert_chain": ca_pem.decode()},
         "clients": [
             {
                 "identifier": {"type": "san_uri", "value": CLIENT},
-                "resources": [{"name": "orders", "operations": ["read"]}],
+                "resources": [{"name": "orders", "operations": list(operations)}],
             }
         ],
     }
@@ -366,14 +377,15 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     prefix = f"{subpath}/" if subpath else ""
     files = _policy_files(fixtures.ca.cert_pem)
     remote.commit_and_push("policy", {prefix + name: text for name, text in files.items()})
+    cluster.remote, cluster.policy_prefix = remote, prefix
     try:
         yield cluster
     finally:
         cluster.stop()
 
 
-def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
-    deadline = time.monotonic() + DEADLINE_S
+def _start_until_serving(cluster: Cluster, deadline: float) -> None:
+    """Start every pod's process; wait for gRPC SERVING and the manifests' own probes."""
     cluster.start()
     for pod in cluster.pods.values():
         grpc_port = pod.named_port("grpc")
@@ -396,6 +408,11 @@ def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
                 cluster,
                 deadline,
             )
+
+
+def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    _start_until_serving(cluster, deadline)
 
     # The last good snapshot is persisted in the state volume (so a restarted container
     # serves before it reaches policy-sync), and nothing is written anywhere a read-only
@@ -421,3 +438,83 @@ def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
         )
         assert any(local_state.is_relative_to(w) for w in pod.writable), state
         assert pod.written_outside_writable_mounts() == [], pod.deployment
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _status(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback http)
+        return dict(json.loads(response.read()))
+
+
+def _request_token(cluster: Cluster, operation: str) -> str | None:
+    pod = cluster.pods["hessra-issuer"]
+    fx = cluster.fixtures
+    credentials = grpc.ssl_channel_credentials(
+        fx.ca.cert_pem, fx.client.key_pem, fx.client.cert_pem
+    )
+    options = [("grpc.ssl_target_name_override", "hessra-issuer")]
+    address = f"127.0.0.1:{pod.named_port('grpc')}"
+    with grpc.secure_channel(address, credentials, options=options) as channel:
+        stub = issuer_pb2_grpc.IssuerStub(channel)
+        request = issuer_pb2.RequestTokenRequest(resource="orders", operation=operation)
+        try:
+            return str(stub.RequestToken(request, timeout=5).token)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.PERMISSION_DENIED:
+                raise
+            return None
+
+
+def test_a_signed_push_webhook_updates_policy_through_the_manifests(cluster: Cluster) -> None:
+    """The webhook secret, git credentials and policy-sync subscription as mounted work:
+    an unsigned webhook is refused, a signed one applies the pushed commit, and (where
+    the overlay has an issuer) the new grant is served."""
+    deadline = time.monotonic() + DEADLINE_S
+    _start_until_serving(cluster, deadline)
+    has_issuer = "hessra-issuer" in cluster.pods
+    if has_issuer:
+        token = _request_token(cluster, "read")
+        assert token is not None
+        verify_token(
+            token, cluster.fixtures.issuer_key.public_key, subject=CLIENT, resource="orders",
+            operation="read",
+        )  # fmt: skip
+        assert _request_token(cluster, "create") is None
+
+    assert cluster.remote is not None
+    files = _policy_files(cluster.fixtures.ca.cert_pem, ("read", "create"))
+    sha = cluster.remote.commit_and_push(
+        "grant create", {cluster.policy_prefix + name: text for name, text in files.items()}
+    )
+    http = cluster.pods["hessra-policy-sync"].named_port("http")
+    body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
+    secret = cluster.fixtures.objects["hessra-policy-sync-webhook"]["github"]
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push"}
+    url = f"http://127.0.0.1:{http}/webhook/github"
+    forged = "sha256=" + hmac.new(b"wrong secret", body, hashlib.sha256).hexdigest()
+    assert _post(url, body, {**headers, "X-Hub-Signature-256": forged}) == 401
+    signed = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    assert _post(url, body, {**headers, "X-Hub-Signature-256": signed}) == 202
+
+    status_url = f"http://127.0.0.1:{http}/status"
+    _wait(
+        "policy-sync serving the pushed commit",
+        lambda: sha in (_status(status_url)["serving_revision"] or ""),
+        cluster,
+        deadline,
+    )
+    if has_issuer:
+        _wait(
+            "the issuer granting the pushed permission",
+            lambda: _request_token(cluster, "create") is not None,
+            cluster,
+            deadline,
+        )
