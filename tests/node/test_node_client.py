@@ -226,7 +226,12 @@ def test_node_client_gets_a_token_that_verifies_for_exactly_its_grant(
         resource=resource,
         operation=operation,
     )
-    assert verified is not None
+    assert (verified.subject, verified.resource, verified.operation) == (
+        SUBJECT,
+        resource,
+        operation,
+    )
+    assert verified.root_key_id == out["key_id"]
     info = inspect_token(token, issuer.keypair.public_key)
     assert info.verified
     assert info.rights == [(SUBJECT, resource, operation)]
