@@ -135,6 +135,24 @@ def test_config_reports_every_problem_at_once(tmp_path: Path) -> None:
         load_config(None, env={"HESSRA_ISSUER_NOPE": "1"})
 
 
+def test_config_parses_keys_and_tls_pair_in_the_same_report(files: Any, tmp_path: Path) -> None:
+    (tmp_path / "junk.pem").write_text("not a key")
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            None,
+            env={},
+            overrides={
+                "cert_file": str(files.cert_file),
+                "key_file": str(files.signing_key),  # the wrong key for this certificate
+                "signing_key_files": [str(tmp_path / "junk.pem")],
+                "policy_dir": str(files.policy_dir),
+            },
+        )
+    problems = "\n".join(info.value.problems)
+    assert "junk.pem" in problems
+    assert "does not match the private key" in problems
+
+
 def test_keyring_picks_the_active_key_and_publishes_the_rest(files: Any, tmp_path: Path) -> None:
     second = KeyPair.generate()
     second.save(tmp_path / "second.pem")

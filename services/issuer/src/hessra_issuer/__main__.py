@@ -85,7 +85,7 @@ def config_from_args(argv: list[str] | None = None) -> tuple[IssuerConfig, bool]
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config, check_only = config_from_args(argv)
+        config, check_only = config_from_args(argv)  # parses the keys and TLS pair too
         keyring = Keyring.load(
             config.signing_key_files, config.verify_key_files, active_key_id=config.active_key_id
         )

@@ -196,6 +196,26 @@ def _check_readable(name: str, path: Path | None, problems: list[str]) -> None:
         problems.append(f"{name}: {path} does not exist or is not readable")
 
 
+def _check_material(cfg: dict[str, Any], problems: list[str]) -> None:
+    """Parse the keys and the TLS pair now, so their problems join the same report."""
+    from hessra_core.keyring import Keyring
+    from hessra_core.rpc.credentials import DynamicServerCredentials
+
+    signing = cfg.get("signing_key_files") or ()
+    verifying = cfg.get("verify_key_files") or ()
+    if signing and all(os.access(p, os.R_OK) for p in (*signing, *verifying)):
+        try:
+            Keyring.load(signing, verifying, active_key_id=cfg.get("active_key_id", 0))
+        except ConfigError as exc:
+            problems.extend(f"keys: {p}" for p in exc.problems)
+    cert, key = cfg.get("cert_file"), cfg.get("key_file")
+    if cert and key and os.access(cert, os.R_OK) and os.access(key, os.R_OK):
+        try:
+            DynamicServerCredentials(cert, key, require_client_auth=False)
+        except ConfigError as exc:
+            problems.extend(f"server: {p}" for p in exc.problems)
+
+
 def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     for required in ("cert_file", "key_file"):
         if cfg.get(required) is None:
@@ -221,6 +241,7 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
         _check_readable(f"server.{name}", cfg.get(name), problems)
     for path in (*cfg.get("signing_key_files", ()), *cfg.get("verify_key_files", ())):
         _check_readable("keys", path, problems)
+    _check_material(cfg, problems)
     has_dir = cfg.get("policy_dir") is not None
     has_sync = bool(cfg.get("sync_target"))
     if has_dir == has_sync:
