@@ -177,3 +177,17 @@ async def test_revoking_identity_tokens_in_policy_stops_refresh(issuer: Any, pol
             issuer_pb2.RefreshIdentityTokenRequest(current_token=identity.token), timeout=5
         )
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_verification_on_the_identity_listener_needs_an_identity_token(
+    issuer: Any,
+) -> None:
+    stub = issuer.stub(None, identity_port=True)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.GetPublicKeys(issuer_pb2.GetPublicKeysRequest(), timeout=5)
+    assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    identity = await _identity(issuer, "serial")
+    reply = await stub.GetPublicKeys(
+        issuer_pb2.GetPublicKeysRequest(), metadata=_bearer(identity.token), timeout=5
+    )
+    assert reply.keys[0].active

@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hessra.v1 import common_pb2, issuer_pb2, issuer_pb2_grpc
 from hessra_core import tokens
-from hessra_core.errors import HessraError, InvalidRequestError, TokenError
+from hessra_core.errors import AuthenticationError, HessraError, InvalidRequestError, TokenError
 from hessra_core.keys import Algorithm
 from hessra_core.rpc import annotate
 from hessra_issuer import metrics
@@ -57,6 +57,19 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
             caller = self._certs.authenticate(_peer_pem(context), state)
         annotate(caller=caller.label, auth="identity_token" if caller.via_token else "certificate")
         return caller
+
+    def _require_any_caller(self, context: Any) -> None:
+        """Verification and key listing serve any authenticated caller: a client certificate
+        the handshake accepted, or (on the identity listener) a valid identity token."""
+        if _peer_pem(context) is not None:
+            return
+        token = bearer_token(context.invocation_metadata())
+        if token is None:
+            raise AuthenticationError(
+                "a client certificate or an identity token (authorization: Bearer) is required"
+            )
+        caller = authenticate_identity_token(token, self._issuing.keyring.keys)
+        annotate(caller=caller.label, auth="identity_token")
 
     async def RequestToken(
         self, request: issuer_pb2.RequestTokenRequest, context: Any
@@ -145,6 +158,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
         self, request: issuer_pb2.VerifyTokenRequest, context: Any
     ) -> issuer_pb2.VerifyTokenResponse:
         annotate(resource=request.resource, operation=request.operation)
+        self._require_any_caller(context)
         _require_fields(request, "token", "subject", "resource", "operation")
         try:
             tokens.verify_token(
@@ -165,6 +179,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
         self, request: issuer_pb2.VerifyServiceChainTokenRequest, context: Any
     ) -> issuer_pb2.VerifyServiceChainTokenResponse:
         annotate(resource=request.resource, operation=request.operation)
+        self._require_any_caller(context)
         _require_fields(request, "token", "subject", "resource", "operation")
         state = self._holder.require()
         annotate(revision=state.revision)
@@ -191,6 +206,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
     async def GetPublicKeys(
         self, request: issuer_pb2.GetPublicKeysRequest, context: Any
     ) -> issuer_pb2.GetPublicKeysResponse:
+        self._require_any_caller(context)
         keyring = self._issuing.keyring
         annotate(decision="allow")
         return issuer_pb2.GetPublicKeysResponse(
