@@ -104,21 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(config.log_level, service="issuer", worker=0)
 
-    async def run() -> None:
-        app = IssuerApp(config)
-        await app.start()
+    def started(app: IssuerApp) -> None:
         if config.port_file is not None:
             write_port_file(config.port_file, app.port, app.identity_port, [app.info()])
-        assert app.running is not None
-        from hessra_core.rpc import serve_until_signalled
-
-        try:
-            await serve_until_signalled(app.running, grace=config.shutdown_grace)
-        finally:
-            await app.stop(0)
 
     try:
-        asyncio.run(run())
+        asyncio.run(IssuerApp(config).run(started))
     except ConfigError as exc:
         print(f"hessra-issuer: {exc}", file=sys.stderr)
         return 2

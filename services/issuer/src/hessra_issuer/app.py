@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class IssuerApp:
         self._source: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._metrics: metrics.MetricsServer | None = None
 
     @property
     def port(self) -> int:
@@ -169,9 +171,8 @@ class IssuerApp:
         self.holder.on_change(self._on_state)
         if self.config.metrics_port >= 0:
             base = self.config.metrics_port
-            self.metrics_port = metrics.start_metrics_server(
-                base + self.worker_index if base else 0
-            )
+            self._metrics = metrics.MetricsServer(base + self.worker_index if base else 0)
+            self.metrics_port = self._metrics.port
         self._source = self._policy_source()
         await self._source.start()
         _log.info(
@@ -189,11 +190,16 @@ class IssuerApp:
             self._source = None
         if self.running is not None:
             await self.running.stop(self.config.shutdown_grace if grace is None else grace)
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
+            self._metrics = None
 
-    async def run(self) -> None:
-        """Start, serve until SIGTERM/SIGINT, shut down gracefully."""
+    async def run(self, on_started: Callable[[IssuerApp], object] | None = None) -> None:
+        """Start, call ``on_started``, serve until SIGTERM/SIGINT, shut down gracefully."""
         await self.start()
         assert self.running is not None
+        if on_started is not None:
+            on_started(self)
         try:
             await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
         finally:

@@ -42,10 +42,17 @@ def record_snapshot(revision: str, digest: str) -> None:
     READY.set(1)
 
 
-def start_metrics_server(port: int, host: str = "127.0.0.1") -> int:
-    """Serve ``/metrics``; returns the bound port (useful with port 0)."""
-    httpd, _thread = start_http_server(port, addr=host)
-    return int(httpd.server_address[1])
+class MetricsServer:
+    """``/metrics`` over HTTP on a daemon thread; ``port`` is the bound port."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self._httpd, self._thread = start_http_server(port, addr=host)
+        self.port = int(self._httpd.server_address[1])
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
 
 
 __all__ = [
@@ -55,6 +62,6 @@ __all__ = [
     "READY",
     "SNAPSHOT",
     "SNAPSHOT_LOADED",
+    "MetricsServer",
     "record_snapshot",
-    "start_metrics_server",
 ]

@@ -60,20 +60,11 @@ def reserve(address: str) -> tuple[socket.socket | None, str]:
 def _worker_main(config: IssuerConfig, index: int, ready: Any) -> None:
     configure_logging(config.log_level, service="issuer", worker=index, pid=os.getpid())
 
-    async def main() -> None:
-        app = IssuerApp(config, worker_index=index)
-        await app.start()
+    def started(app: IssuerApp) -> None:
         info = app.info()
         ready.put((index, info.pid, info.port, info.identity_port, info.metrics_port))
-        assert app.running is not None
-        from hessra_core.rpc import serve_until_signalled
 
-        try:
-            await serve_until_signalled(app.running, grace=config.shutdown_grace)
-        finally:
-            await app.stop(0)
-
-    asyncio.run(main())
+    asyncio.run(IssuerApp(config, worker_index=index).run(started))
 
 
 @dataclass
