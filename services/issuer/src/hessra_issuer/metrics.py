@@ -11,6 +11,9 @@ same endpoint.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 MINTED = Counter(
@@ -34,6 +37,17 @@ SNAPSHOT_LOADED = Gauge(
     "When the serving snapshot was applied (Unix time).",
 )
 READY = Gauge("hessra_issuer_ready", "1 once a policy snapshot is loaded, else 0.")
+
+
+@functools.lru_cache(maxsize=4096)
+def minted(kind: str, resource: str) -> Any:
+    """The MINTED child for (kind, resource); resources are bounded by the policy."""
+    return MINTED.labels(kind, resource)
+
+
+@functools.lru_cache(maxsize=64)
+def denied(reason: str) -> Any:
+    return DENIED.labels(reason)
 
 
 def record_snapshot(revision: str, digest: str) -> None:
@@ -63,5 +77,7 @@ __all__ = [
     "SNAPSHOT",
     "SNAPSHOT_LOADED",
     "MetricsServer",
+    "denied",
+    "minted",
     "record_snapshot",
 ]

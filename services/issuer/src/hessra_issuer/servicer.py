@@ -32,9 +32,8 @@ _ALGORITHMS = {Algorithm.ED25519: common_pb2.ED25519, Algorithm.SECP256R1: commo
 
 
 def _timestamp(value: Any) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    # Token expiries are whole seconds; this skips FromDatetime's generic conversion.
+    return Timestamp(seconds=int(value.timestamp()))
 
 
 def _peer_pem(context: Any) -> bytes | None:
@@ -89,9 +88,9 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
                 ttl=request.ttl_seconds if request.HasField("ttl_seconds") else None,
             )
         except HessraError as exc:
-            metrics.DENIED.labels(exc.reason).inc()
+            metrics.denied(exc.reason).inc()
             raise
-        metrics.MINTED.labels("authorization", request.resource).inc()
+        metrics.minted("authorization", request.resource).inc()
         metrics.MINT_LATENCY.observe(time.perf_counter() - started)
         annotate(
             decision="allow", subject=issued.subject, key_id=issued.key_id, token_id=issued.token_id
@@ -123,7 +122,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
                 ttl=request.ttl_seconds if request.HasField("ttl_seconds") else None,
             )
         except HessraError as exc:
-            metrics.DENIED.labels(exc.reason).inc()
+            metrics.denied(exc.reason).inc()
             raise
         return self._identity_response(issuer_pb2.RequestIdentityTokenResponse, issued)
 
@@ -139,13 +138,13 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
                 identifier=request.identifier if request.HasField("identifier") else None,
             )
         except HessraError as exc:
-            metrics.DENIED.labels(exc.reason).inc()
+            metrics.denied(exc.reason).inc()
             raise
         annotate(caller=issued.subject)
         return self._identity_response(issuer_pb2.RefreshIdentityTokenResponse, issued)
 
     def _identity_response(self, cls: Any, issued: IssuedToken) -> Any:
-        metrics.MINTED.labels("identity", "-").inc()
+        metrics.minted("identity", "-").inc()
         annotate(decision="allow", subject=issued.subject)
         return cls(
             token=issued.token,

@@ -33,6 +33,7 @@ must never carry a credential.
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ _ALLOWED_NAMES = frozenset({"key_id", "token_id", "token_kind", "token_ttl"})
 CANONICAL_FIELDS = ("caller", "resource", "operation", "decision", "revision")
 
 
+@functools.lru_cache(maxsize=512)
 def _is_secret_name(name: str) -> bool:
     lowered = name.lower()
     return lowered not in _ALLOWED_NAMES and any(w in lowered for w in _SECRET_WORDS)
@@ -127,6 +129,11 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         self._log = logger if logger is not None else structlog.get_logger("hessra.rpc")
         self._trailing = tuple(trailing_metadata)
         self._skip = frozenset(skip_methods)
+        # Wrapped handlers by the handler they wrap: handlers are per method and long-lived,
+        # so each is wrapped once instead of on every call.
+        self._wrapped: dict[tuple[str, int], Any] = {}
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def intercept_service(
         self,
@@ -137,6 +144,14 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         method = handler_call_details.method
         if handler is None or method in self._skip:
             return handler
+        key = (method, id(handler))
+        wrapped = self._wrapped.get(key)
+        if wrapped is None or wrapped[0] is not handler:
+            wrapped = (handler, self._wrap_handler(method, handler))
+            self._wrapped[key] = wrapped
+        return wrapped[1]
+
+    def _wrap_handler(self, method: str, handler: Any) -> Any:
         kwargs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -233,8 +248,16 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         code_name = record.code_override or (
             code.name if isinstance(code, grpc.StatusCode) else "OK"
         )
-        REQUESTS.labels(record.method, code_name).inc()
-        LATENCY.labels(record.method).observe(elapsed)
+        counter = self._counters.get((record.method, code_name))
+        if counter is None:
+            counter = self._counters[(record.method, code_name)] = REQUESTS.labels(
+                record.method, code_name
+            )
+        counter.inc()
+        timer = self._timers.get(record.method)
+        if timer is None:
+            timer = self._timers[record.method] = LATENCY.labels(record.method)
+        timer.observe(elapsed)
         line: dict[str, Any] = {name: record.fields.pop(name, None) for name in CANONICAL_FIELDS}
         line.update(record.fields)
         if code_name != "OK" and line.get("decision") is None:
