@@ -61,6 +61,7 @@ fmt: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/hessra_core/src
+	$(BIN)/mypy services/signer/src
 
 # pytest exits 5 when it collects nothing; that is a failure of the suite, not a pass.
 pytest: $(STAMP) node-deps

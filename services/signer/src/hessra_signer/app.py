@@ -69,9 +69,9 @@ class SignerApp:
         assert self.running is not None, "start() first"
         return self.running.port
 
-    def apply_snapshot(self, snapshot: Any) -> bool:
+    def apply_snapshot(self, snapshot: Any) -> None:
         """Decide by ``snapshot`` from now on (what the policy sources call)."""
-        return self.holder.set(snapshot)
+        self.holder.set(snapshot)
 
     def _on_state(self, state: ServingState) -> None:
         metrics.record_snapshot(state.revision, state.digest)

@@ -34,7 +34,12 @@ from hessra_core.tokens.model import (
     VerifiedIdentity,
     VerifiedToken,
 )
-from hessra_core.tokens.multiparty import add_signoff, pending_signoffs
+from hessra_core.tokens.multiparty import (
+    SignoffRequest,
+    add_signoff,
+    check_signoff_request,
+    pending_signoffs,
+)
 from hessra_core.tokens.verify import verify_capability, verify_token
 
 __all__ = [
@@ -50,11 +55,13 @@ __all__ = [
     "RunLimits",
     "ServiceNode",
     "SignerRef",
+    "SignoffRequest",
     "TokenInfo",
     "VerifiedIdentity",
     "VerifiedToken",
     "add_signoff",
     "attest_service_chain_token",
+    "check_signoff_request",
     "claimed_actor",
     "configure_token_cache",
     "delegate_identity_token",

@@ -3,6 +3,14 @@
 Everything constant (policies, rules) is parsed once at import. Request facts
 are parsed once per distinct value and cached: parsing Datalog costs more than
 evaluating it for a token this small.
+
+``namespace`` is reserved. A ``namespace(name)`` fact from the authorizer
+satisfies a token's ``check if namespace(name) trusting {signer_key}`` (biscuit
+always trusts the authorizer's own facts), so it would stand in for a signer's
+sign-off. :func:`fact` refuses to build one; the only way to add such facts is
+``authorize(assume_signed=...)``, which only
+:func:`hessra_core.tokens.multiparty.check_signoff_request` uses, and whose
+authorizer never decides whether a token verifies.
 """
 
 from __future__ import annotations
@@ -35,10 +43,21 @@ IDENTITY_POLICY = biscuit.Policy(
 )
 
 
+RESERVED_PREDICATES = frozenset({"namespace"})
+"""Predicates a verifier must never supply: they would stand in for sign-offs."""
+
+
 @lru_cache(maxsize=8192)
 def fact(name: str, value: str | int) -> Any:
     # `name` is always one of our literal predicate names, never user input.
+    if name in RESERVED_PREDICATES:
+        raise ValueError(f"the authorizer may not supply {name}() facts")
     return biscuit.Fact(f"{name}({{v}})", {"v": value})
+
+
+@lru_cache(maxsize=1024)
+def _assumed_signoff(signer: str) -> Any:
+    return biscuit.Fact("namespace({signer})", {"signer": signer})
 
 
 @lru_cache(maxsize=1024)
@@ -95,8 +114,12 @@ def authorize(
     rules: Iterable[Any] = (),
     checks: Iterable[Any] = (),
     limits: RunLimits = DEFAULT_LIMITS,
+    assume_signed: Iterable[str] = (),
 ) -> Any:
     """Evaluate the token; return the authorizer on success, raise a TokenError otherwise.
+
+    ``assume_signed`` names signers whose sign-off checks are to pass as if they
+    had signed (see the module docstring); no verification path may pass it.
 
     ``ctx`` is called only on failure, to say what was asked. A run-limit hit
     is retried once: the time limit is wall-clock, so a process descheduled
@@ -104,6 +127,7 @@ def authorize(
     truly too expensive hits it again.
     """
     facts, rules, checks = tuple(facts), tuple(rules), tuple(checks)
+    facts += tuple(_assumed_signoff(name) for name in assume_signed)
     for attempt in (1, 2):
         builder = biscuit.AuthorizerBuilder()
         for f in facts:
@@ -132,6 +156,7 @@ def authorize(
 __all__ = [
     "CAPABILITY_SUBJECT",
     "IDENTITY_POLICY",
+    "RESERVED_PREDICATES",
     "RIGHT_POLICY",
     "authorize",
     "fact",
