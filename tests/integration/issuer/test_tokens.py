@@ -161,6 +161,9 @@ async def test_multi_party_token_lists_pending_signoffs_and_needs_them_all(
 
     with pytest.raises(errors.MissingSignoffError, match="legal_dept"):
         verify(token)
+    if resource == "sensitive":
+        with pytest.raises(Exception, match=r"(?i)fail|denied|invalid|error|check"):
+            _hessra_py_client(root).verify_token_local(token, SUBJECT, resource, operation)
     token = tokens.add_signoff(
         token, chain_keys.signers["legal_dept"], signer_name="legal_dept", root_keys=root
     )
@@ -171,6 +174,8 @@ async def test_multi_party_token_lists_pending_signoffs_and_needs_them_all(
         token, chain_keys.signers["partner_org"], signer_name="partner_org", root_keys=root
     )
     verify(token)
+    if resource == "sensitive":
+        _hessra_py_client(root).verify_token_local(token, SUBJECT, resource, operation)
 
 
 async def test_verify_token_rpc_answers_valid_or_why_not(issuer: Any) -> None:
