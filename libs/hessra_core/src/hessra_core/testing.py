@@ -132,6 +132,12 @@ class PolicyRepo:
         self._git(self.work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
         return self._git(self.work, "rev-parse", "HEAD")
 
+    def revert_and_push(self, sha: str) -> str:
+        """Undo ``sha`` with a new commit (``git revert``), push it, return the new head."""
+        self._git(self.work, "revert", "--no-edit", sha)
+        self._git(self.work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+        return self._git(self.work, "rev-parse", "HEAD")
+
 
 def console_script(name: str) -> Path:
     """An installed console script beside this interpreter (``hessra-issuer`` ...)."""
