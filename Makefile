@@ -18,6 +18,7 @@ help:
 	@echo "make setup        create .venv and install everything (editable, pinned)"
 	@echo "make test         lint, type-check, proto-check and the whole test suite"
 	@echo "make demo         run the whole system locally and walk through every feature"
+	@echo "make up           run the same local stack in the foreground until Ctrl-C"
 	@echo "make proto        regenerate gRPC/protobuf stubs from proto/"
 	@echo "make proto-check  fail if the committed stubs are stale"
 	@echo "make bench        run the benchmarks (prints ratios against in-process baselines)"
@@ -69,6 +70,16 @@ pytest: $(STAMP) node-deps
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 test: lint typecheck proto-check pytest
+
+# The whole system on loopback, generated into .demo/ and run by honcho (deploy/local/).
+# `make demo` walks through every feature and exits 0 only if each step works; `make up`
+# keeps the stack running and prints what to try. HESSRA_DEMO_PORT_BASE moves the ports
+# (default 27150..27160).
+demo: $(STAMP)
+	$(PY) deploy/local/demo.py
+
+up: $(STAMP)
+	$(PY) deploy/local/up.py
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
