@@ -3,31 +3,53 @@
     python chain_service.py --component fraud_detection --chain '[...]' --port-file p.json \\
         --issuer 127.0.0.1:50051 --cert c.crt --key c.key --ca ca.crt --personal-key k.pem
 
-``POST /handle`` (aiohttp) with ``Authorization: Bearer <token>`` and ``x-subject``:
-the service verifies the token as its component (every node before it must have
-attested, in order), attests it with its own key, and forwards it to the first URL
-in ``x-next-hops`` (comma-separated), passing the rest on. The last hop answers
-``{"ok": true, "path": [...]}``. The first node (``--request-token``) asks the issuer
-for a token itself when the request carries none. A refusal is ``403`` with
-``{"error": reason, "message": ..., "at": component}``; a downstream refusal is passed
-back unchanged. Everything goes through the ``hessra`` SDK.
+A Starlette app served by uvicorn, built the way an application would be:
+
+- ``hessra.middleware.asgi.HessraMiddleware`` verifies ``POST /handle`` as this
+  component of the chain (every node before it must have attested, in order),
+  taking the token from ``Authorization: Bearer <token>``, the subject from
+  ``x-subject``, and the action from the route (``payment_processor``/``charge``);
+- the handler attests the verified token with the service's own key through the
+  SDK (``AsyncHessra.attest_service_chain_token``) and forwards it to the first URL
+  in ``x-next-hops`` (comma-separated), passing the rest on. The last hop answers
+  ``{"ok": true, "subject": ..., "at": component}`` and each hop on the way back
+  adds itself to ``path``.
+
+The first node (``--request-token``) asks the issuer for a token (SDK,
+``request_token_full``) when the request carries none. A refusal is ``401``/``403``
+with ``{"error": reason, "message": ..., "at": component}``: the middleware writes
+the first two, :class:`NameRefusingNode` adds ``at``. A downstream refusal is passed
+back unchanged. The port file is written once uvicorn accepts connections.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import socket
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from hessra import AsyncHessra, HessraError, ServiceChain
+from hessra.middleware.asgi import HessraMiddleware, auth_context
 
 RESOURCE = "payment_processor"
 OPERATION = "charge"
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,91 +66,172 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class ChainService:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.component = args.component
-        self.chain = ServiceChain.from_json(args.chain)
-        self.request_token = args.request_token
-        self.client = AsyncHessra(
-            args.issuer,
-            cert=args.cert,
-            key=args.key,
-            ca=args.ca,
-            personal_keypair=args.personal_key,
-        )
-        self.http: aiohttp.ClientSession | None = None
+def refusal(exc: HessraError, component: str) -> JSONResponse:
+    body = {"error": exc.reason, "message": exc.message, "at": component}
+    return JSONResponse(body, status_code=403)
 
-    def refuse(self, exc: HessraError, status: int = 403) -> web.Response:
-        body = {"error": exc.reason, "message": exc.message, "at": self.component}
-        return web.json_response(body, status=status)
 
-    async def handle(self, request: web.Request) -> web.Response:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        subject = request.headers.get("x-subject", "")
+class NameRefusingNode:
+    """Adds ``"at": component`` to a refusal body that does not say where it happened.
+
+    HessraMiddleware answers ``{"error", "message"}``; across a chain the caller
+    also needs to know which hop refused. Bodies that already name a hop (this
+    service's own refusals, and downstream ones passed back) go through untouched.
+    """
+
+    def __init__(self, app: Any, *, component: str) -> None:
+        self.app = app
+        self.component = component
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def tagging_send(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] in (401, 403):
+                held = message
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            with contextlib.suppress(ValueError):
+                data = json.loads(body)
+                if isinstance(data, dict) and "at" not in data:
+                    data["at"] = self.component
+                    body = json.dumps(data).encode()
+            headers = [(k, v) for k, v in held["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**held, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, tagging_send)
+
+
+class RequestTokenWhenAbsent:
+    """The head of the chain: a request without a token gets one from the issuer.
+
+    The token is requested for this service's own identity (its client
+    certificate), so its subject travels on as ``x-subject``.
+    """
+
+    def __init__(self, app: Any, *, client: AsyncHessra, component: str) -> None:
+        self.app = app
+        self.client = client
+        self.component = component
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        headers = scope.get("headers") or []
+        if scope["type"] != "http" or any(k.lower() == b"authorization" for k, _ in headers):
+            await self.app(scope, receive, send)
+            return
         try:
-            if not token and self.request_token:
-                response = await self.client.request_token_full(RESOURCE, OPERATION)
-                token, subject = response.token, response.subject
-            self.client.verify_service_chain_token_local(
-                token, subject, RESOURCE, OPERATION, self.chain, self.component
-            )
-            token = self.client.attest_service_chain_token(token, RESOURCE)
+            response = await self.client.request_token_full(RESOURCE, OPERATION)
         except HessraError as exc:
-            return self.refuse(exc)
+            await refusal(exc, self.component)(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in headers if k.lower() != b"x-subject"]
+        headers += [
+            (b"authorization", f"Bearer {response.token}".encode()),
+            (b"x-subject", response.subject.encode()),
+        ]
+        await self.app({**scope, "headers": headers}, receive, send)
+
+
+def build_app(args: argparse.Namespace, client: AsyncHessra) -> Starlette:
+    component: str = args.component
+    forwarder: dict[str, httpx.AsyncClient] = {}
+
+    async def handle(request: Request) -> Response:
+        verified = auth_context(request)
+        try:
+            token = client.attest_service_chain_token(verified.token, RESOURCE)
+        except HessraError as exc:
+            return refusal(exc, component)
         hops = [h for h in request.headers.get("x-next-hops", "").split(",") if h]
         if not hops:
-            return web.json_response({"ok": True, "subject": subject, "at": self.component})
-        assert self.http is not None
+            return JSONResponse({"ok": True, "subject": verified.subject, "at": component})
         headers = {
             "authorization": f"Bearer {token}",
-            "x-subject": subject,
+            "x-subject": verified.subject,
             "x-next-hops": ",".join(hops[1:]),
         }
-        async with self.http.post(hops[0], headers=headers) as downstream:
-            data: Any = await downstream.json()
-            if downstream.status == 200:
-                data["path"] = [self.component, *data.get("path", [data.get("at")])]
-            return web.json_response(data, status=downstream.status)
+        downstream = await forwarder["http"].post(hops[0], headers=headers)
+        data: Any = downstream.json()
+        if downstream.status_code == 200:
+            data["path"] = [component, *data.get("path", [data.get("at")])]
+        return JSONResponse(data, status_code=downstream.status_code)
 
-    async def start(self, app: web.Application) -> None:
-        await self.client.setup()
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=20) as http:
+            forwarder["http"] = http
+            yield
 
-    async def stop(self, app: web.Application) -> None:
-        if self.http is not None:
-            await self.http.close()
-        await self.client.close()
+    # Outermost first: name the hop on refusals, obtain a token at the head, verify.
+    middleware = [Middleware(NameRefusingNode, component=component)]
+    if args.request_token:
+        middleware.append(Middleware(RequestTokenWhenAbsent, client=client, component=component))
+    middleware.append(
+        Middleware(
+            HessraMiddleware,
+            public_keys=client.public_keys,
+            chain=ServiceChain.from_json(args.chain),
+            component=component,
+            routes={"POST /handle": (RESOURCE, OPERATION)},
+        )
+    )
+    return Starlette(
+        routes=[Route("/handle", handle, methods=["POST"])],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, announcing its port in a file once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, port: int, port_file: Path) -> None:
+        super().__init__(config)
+        self.announced_port = port
+        self.port_file = port_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            tmp = self.port_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"port": self.announced_port}))
+            tmp.rename(self.port_file)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    service = ChainService(args)
-    app = web.Application()
-    app.router.add_post("/handle", service.handle)
-    app.on_startup.append(service.start)
-    app.on_cleanup.append(service.stop)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    tmp = args.port_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"port": port}))
-    tmp.rename(args.port_file)
-    import asyncio
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    client = AsyncHessra(
+        args.issuer,
+        cert=args.cert,
+        key=args.key,
+        ca=args.ca,
+        personal_keypair=args.personal_key,
+    )
+    try:
+        await client.setup()  # the issuer's published keys, for the middleware
+        app = build_app(args, client)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+        # uvicorn handles SIGTERM/SIGINT: it stops accepting, finishes in-flight requests.
+        await _Server(config, sock.getsockname()[1], args.port_file).serve(sockets=[sock])
+    finally:
+        await client.close()
 
 
 def main() -> int:
-    import asyncio
-
     asyncio.run(serve(parse_args()))
     return 0
 

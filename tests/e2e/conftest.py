@@ -9,8 +9,9 @@ remote the tests commit to) and its own ``hessra-policy-sync``:
 Our CA signs every client certificate, the issuer's and legal_dept's server
 certificates; the partner's CA signs partner_company's server certificate and its
 policy-sync credentials. The partner's policy trusts our CA for callers. Three
-small aiohttp services (``chain_service.py``) form the chain api_gateway ->
-fraud_detection -> payment_processor, built on the SDK.
+small Starlette services served by uvicorn (``chain_service.py``) form the chain
+api_gateway -> fraud_detection -> payment_processor, built on the SDK and the ASGI
+middleware.
 
 Readiness is awaited on port files, log lines and gRPC health, never on sleeps;
 every process is stopped (SIGTERM, then SIGKILL) at teardown.

@@ -49,6 +49,42 @@ async def test_calling_a_middle_node_directly_is_refused(deployment: Deployment)
     assert body["message"] == "Missing attestation from: api_gateway"
 
 
+async def test_a_middle_node_without_a_token_is_unauthenticated(deployment: Deployment) -> None:
+    """Only the head of the chain fetches tokens; the others refuse before the handler runs."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+        http.post(deployment.url("fraud_detection"), headers={"x-subject": GATEWAY}) as response,
+    ):
+        body = await response.json()
+        assert response.status == 401, body
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["server"] == "uvicorn"
+    assert body == {
+        "error": "missing_token",
+        "message": "No bearer token in the authorization header",
+        "at": "fraud_detection",
+    }
+
+
+async def test_the_route_not_the_caller_names_the_action(deployment: Deployment) -> None:
+    """x-resource/x-operation headers cannot turn a request into another action."""
+    token = tokens.mint_token(
+        deployment.issuer_key, subject=GATEWAY, resource="orders", operation="read"
+    ).token
+    status, body = await _post(
+        deployment.url("api_gateway"),
+        {
+            "authorization": f"Bearer {token}",
+            "x-subject": GATEWAY,
+            "x-resource": "orders",
+            "x-operation": "read",
+        },
+    )
+    assert status == 403, body
+    assert body["at"] == "api_gateway"
+    assert body["error"] == "resource_mismatch"
+
+
 async def test_swapped_order_is_refused(deployment: Deployment) -> None:
     """fraud_detection's key attests before api_gateway's. The gateway refuses to carry
     such a token on; and forged past it, payment_processor refuses the path taken."""
