@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from runner import StackProcesses
+from runner import StackProcesses, check_ports_free
 from stack import DEFAULT_OUT, Ports, StackError, generate
 from steps import STEPS, State
 from walkthrough import StepFailed, Walkthrough
@@ -52,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     started = time.monotonic()
-    phase = "generating the stack"
+    phase = "preparing the stack"
     try:
         ports = Ports(args.port_base) if args.port_base else Ports.from_env()
+        # Before generating: regenerating the directory of a running stack would break it.
+        check_ports_free(ports)
         stack = generate(args.out, ports)
         w = Walkthrough(stack)
         _banner("The stack")

@@ -22,7 +22,7 @@ from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stack import PORT_BASE_ENV, Stack, StackError
+from stack import PORT_BASE_ENV, Ports, Stack, StackError
 
 # (label, endpoint, gRPC health service, CA of its server cert, client cert it accepts)
 _HEALTH = (
@@ -40,9 +40,9 @@ _HEALTH = (
 )
 
 
-def check_ports_free(stack: Stack) -> None:
+def check_ports_free(ports: Ports) -> None:
     """Fail early, naming the port, rather than letting one service die on bind."""
-    for name, port in stack.ports.items():
+    for name, port in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -72,7 +72,7 @@ class StackProcesses:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        check_ports_free(self.stack)
+        check_ports_free(self.stack.ports)
         honcho = Path(sys.executable).with_name("honcho")
         if not honcho.exists():
             raise StackError(f"{honcho} is not installed: run `make setup`")

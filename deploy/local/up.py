@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from runner import StackProcesses
+from runner import StackProcesses, check_ports_free
 from stack import DEFAULT_OUT, GATEWAY, Ports, Stack, StackError, generate
 
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     try:
         ports = Ports(args.port_base) if args.port_base else Ports.from_env()
+        # Before generating: regenerating the directory of a running stack would break it.
+        check_ports_free(ports)
         print(f"generating the stack in {_rel(args.out.resolve())}/ ...", flush=True)
         stack = generate(args.out, ports)
         log_path = stack.root / "stack.log"

@@ -211,6 +211,19 @@ def test_up_serves_until_ctrl_c_and_its_commands_work(tmp_path: Path) -> None:
         assert "valid: uri:urn:service:api-gateway may read orders" in ran.stdout
         assert "attested by api_gateway" in ran.stdout
         assert '"serving_revision": "main@sha1:' in ran.stdout
+        # A second run must not empty the directory of the running stack.
+        second = subprocess.run(
+            [sys.executable, DEMO, "--out", out, "--port-base", str(_free_base())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env=_env(),
+            check=False,
+        )
+        assert second.returncode == 1
+        assert f"a stack is running from {out}" in second.stderr
+        assert (out / "Procfile").exists()
         assert proc.poll() is None, "the stack stopped on its own"
         os.killpg(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
