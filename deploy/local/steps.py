@@ -36,7 +36,10 @@ def _subject_args(resource: str, operation: str) -> list[str]:
 
 
 def request_and_verify(w: Walkthrough, _state: State) -> str:
-    w.say("The CLI reads HESSRA_SERVER/CERT/KEY/CA (api_gateway's client certificate).")
+    w.say("The CLI reads its connection from the environment (api_gateway's certificate):")
+    for name, value in w.stack.cli_env().items():
+        if name != "HESSRA_PUBLIC_KEY":
+            w.say(f"  {name}={w.rel(value) if name != 'HESSRA_SERVER' else value}")
     keys = w.cli("auth", "public-keys").stdout.split()
     if w.stack.issuer_public_key not in keys:
         raise StepFailed(f"the issuer publishes {keys}, not the generated key")
@@ -84,12 +87,22 @@ def service_chain(w: Walkthrough, _state: State) -> str:
     return "attested at every node, verified at each; skipping fraud_detection refused"
 
 
+def _pending(stdout: str) -> list[str]:
+    data = json.loads(stdout)
+    return [f"token for {data['subject']}; pending sign-offs:"] + [
+        f"  {p['name']} at {p['endpoint']} ({p['public_key'][:20]}...)"
+        for p in data["pending_signoffs"]
+    ]
+
+
 def multi_party(w: Walkthrough, _state: State) -> str:
     op = ["--resource", "sensitive_data", "--operation", "export"]
     w.say("sensitive_data needs sign-offs from legal_dept (ours) and partner_company:")
-    first = w.cli("auth", "request", *op, "--json",
-                  show=json_fields("subject", "pending_signoffs")).stdout  # fmt: skip
-    unsigned = json.loads(first)["token"]
+    first = json.loads(w.cli("auth", "request", *op, "--json", show=_pending).stdout)
+    pending = sorted(p["name"] for p in first["pending_signoffs"])
+    if pending != ["legal_dept", "partner_company"]:
+        raise StepFailed(f"expected sign-offs from legal_dept and partner_company, got {pending}")
+    unsigned = first["token"]
     refused = w.cli("token", "verify", "--token", "-", *_subject_args("sensitive_data", "export"),
                     stdin=unsigned, expect=1)  # fmt: skip
     if "Required signature from" not in refused.stderr:
