@@ -53,37 +53,33 @@ def request_and_verify(w: Walkthrough, _state: State) -> str:
 
 
 def service_chain(w: Walkthrough, _state: State) -> str:
-    resources = w.stack.ours.work / "resources.toml"
-    keys = w.stack.keys_dir
-    chain: list[str | Path] = ["--chain-config", resources]
-    args = _subject_args("payment_processor", "charge")
-    token = w.cli(
-        "auth", "request", "--resource", "payment_processor", "--operation", "charge"
-    ).stdout.strip()
+    resource = ["--resource", "payment_processor"]
+    chain: list[str | Path] = ["--chain-config", w.stack.ours.work / "resources.toml"]
+
+    def attest(node: str, token: str) -> str:
+        key: list[str | Path] = ["--key-file", w.stack.keys_dir / f"{node}.pem"]
+        return w.cli("chain", "attest", "--token", "-", *key, *resource, stdin=token).stdout.strip()
+
+    def verify(component: str | None, token: str, expect: int = 0) -> str:
+        who: list[str | Path] = ["--component", component] if component else []
+        args = [*_subject_args("payment_processor", "charge"), *chain, *who]
+        return w.cli("chain", "verify", "--token", "-", *args, stdin=token, expect=expect).stderr
+
+    token = w.cli("auth", "request", *resource, "--operation", "charge").stdout.strip()
     w.say("api_gateway attests with its node key and forwards:")
-    at_gateway = w.cli(
-        "chain", "attest", "--token", "-", "--key-file", keys / "api_gateway.pem",
-        "--resource", "payment_processor", stdin=token,
-    ).stdout.strip()  # fmt: skip
+    at_gateway = attest("api_gateway", token)
     w.say("fraud_detection checks the partial chain (api_gateway), then attests:")
-    w.cli("chain", "verify", "--token", "-", *args, *chain, "--component", "fraud_detection",
-          stdin=at_gateway)  # fmt: skip
-    at_fraud = w.cli(
-        "chain", "attest", "--token", "-", "--key-file", keys / "fraud_detection.pem",
-        "--resource", "payment_processor", stdin=at_gateway,
-    ).stdout.strip()  # fmt: skip
-    w.say("payment_processor checks api_gateway then fraud_detection:")
-    w.cli("chain", "verify", "--token", "-", *args, *chain, "--component", "payment_processor",
-          stdin=at_fraud)  # fmt: skip
+    verify("fraud_detection", at_gateway)
+    at_fraud = attest("fraud_detection", at_gateway)
+    w.say("payment_processor checks api_gateway then fraud_detection, then attests:")
+    verify("payment_processor", at_fraud)
+    complete = attest("payment_processor", at_fraud)
+    w.say("Downstream, the complete chain verifies (all three nodes, in order):")
+    verify(None, complete)
     w.say("A request that skipped fraud_detection is refused at payment_processor:")
-    skipped = w.cli(
-        "chain", "verify", "--token", "-", *args, *chain, "--component", "payment_processor",
-        stdin=at_gateway, expect=1,
-    )  # fmt: skip
-    if "Missing attestation from: fraud_detection" not in skipped.stderr:
-        raise StepFailed(
-            f"expected 'Missing attestation from: fraud_detection', got {skipped.stderr}"
-        )
+    refused = verify("payment_processor", at_gateway, expect=1)
+    if "Missing attestation from: fraud_detection" not in refused:
+        raise StepFailed(f"expected 'Missing attestation from: fraud_detection', got {refused}")
     return "attested at every node, verified at each; skipping fraud_detection refused"
 
 
