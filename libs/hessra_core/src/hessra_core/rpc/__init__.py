@@ -1,7 +1,8 @@
 """The gRPC runtime every Hessra service shares.
 
 - :mod:`~hessra_core.rpc.server`: ``start_server`` (grpc.aio, health, reflection,
-  SO_REUSEPORT), ``RunningServer.stop`` (graceful), ``serve_until_signalled``.
+  SO_REUSEPORT, an optional plaintext health-only listener for kubelet probes),
+  ``RunningServer.stop`` (graceful), ``serve_until_signalled``.
 - :mod:`~hessra_core.rpc.credentials`: ``DynamicServerCredentials`` (mTLS whose
   client CAs and server cert change without a restart).
 - :mod:`~hessra_core.rpc.interceptors`: ``ObservabilityInterceptor`` (one canonical
@@ -17,6 +18,7 @@ from hessra_core.rpc.interceptors import ObservabilityInterceptor, annotate, cur
 from hessra_core.rpc.logging import configure_logging
 from hessra_core.rpc.peer import peer_certificate, peer_certificate_chain, peer_label
 from hessra_core.rpc.server import (
+    LIVENESS,
     NOT_SERVING,
     SERVING,
     Listener,
@@ -27,6 +29,7 @@ from hessra_core.rpc.server import (
 from hessra_core.rpc.status import reason_for, status_for, status_message
 
 __all__ = [
+    "LIVENESS",
     "NOT_SERVING",
     "SERVING",
     "DynamicServerCredentials",

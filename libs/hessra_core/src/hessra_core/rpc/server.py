@@ -29,6 +29,25 @@ Example (a signer)::
 ``Listener(address, None)`` is a plaintext port: only when explicitly asked for,
 and it is logged loudly. Every server sets ``grpc.so_reuseport=1`` so worker
 processes can share one port.
+
+Health-only listener
+--------------------
+``start_server(..., health_listen="0.0.0.0:8081")`` also starts a SECOND
+``grpc.aio`` server on that address, in plaintext, for the kubelet's native
+``grpc:`` probes (which cannot present a client certificate, so they can never
+complete a handshake with our mTLS ports). It serves exactly one method,
+``grpc.health.v1.Health/Check``, answered by the same health servicer as the main
+server: readiness flips on both at once (NOT_SERVING until a snapshot is loaded,
+NOT_SERVING first on shutdown). There is no reflection, no ``Watch`` (an
+unauthenticated caller could hold streams open) and no other service, and no
+interceptor (a probe every few seconds is not worth a log line). It exposes no
+secrets: all a caller learns is SERVING or NOT_SERVING for a service name. Its
+only other entry, :data:`LIVENESS`, is SERVING while the event loop answers and
+turns NOT_SERVING only on shutdown, so a liveness probe does not restart a pod that
+is merely waiting for its first snapshot. :meth:`RunningServer.stop` stops it after
+the main server, so probes keep seeing NOT_SERVING while in-flight calls drain.
+Bind it where only the kubelet reaches it (the manifests' NetworkPolicies do not
+open it to other pods).
 """
 
 from __future__ import annotations
@@ -55,6 +74,10 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 # The overall health entry ("") plus each named service share one status.
 OVERALL = ""
+# A health entry that is SERVING from start to shutdown, whatever the readiness:
+# what a liveness probe asks for (``grpc: {port: ..., service: liveness}``).
+LIVENESS = "liveness"
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,12 @@ class RunningServer:
     health: Any
     service_names: tuple[str, ...]
     serving: bool = False
+    health_server: grpc.aio.Server | None = None
+
+    @property
+    def health_port(self) -> int | None:
+        """The health-only listener's port, if one was asked for."""
+        return self.ports.get("health")
 
     @property
     def port(self) -> int:
@@ -94,16 +123,37 @@ class RunningServer:
         self.serving = serving
 
     async def stop(self, grace: float = 5.0) -> None:
-        """NOT_SERVING first, then stop accepting and give in-flight calls ``grace`` s."""
+        """NOT_SERVING first, then stop accepting and give in-flight calls ``grace`` s.
+
+        The health-only listener stops last: probes see NOT_SERVING while calls drain.
+        """
         await self.health.enter_graceful_shutdown()
         self.serving = False
-        await self.server.stop(grace)
+        try:
+            await self.server.stop(grace)
+        finally:
+            if self.health_server is not None:
+                await self.health_server.stop(0)
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
 
 
 ServiceRegistration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
+
+
+def _health_only_server(health: Any) -> grpc.aio.Server:
+    """A server with ``grpc.health.v1.Health/Check`` backed by ``health`` and nothing else."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    check = grpc.unary_unary_rpc_method_handler(
+        health.Check,
+        request_deserializer=health_pb2.HealthCheckRequest.FromString,
+        response_serializer=health_pb2.HealthCheckResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(HEALTH_SERVICE, {"Check": check}),)
+    )
+    return server
 
 
 async def start_server(
@@ -115,8 +165,13 @@ async def start_server(
     serving: bool = False,
     options: Sequence[tuple[str, Any]] = (),
     reflection_enabled: bool = True,
+    health_listen: str | None = None,
 ) -> RunningServer:
-    """Build, bind and start a server. Raises ``ConfigError`` if an address cannot be bound."""
+    """Build, bind and start a server. Raises ``ConfigError`` if an address cannot be bound.
+
+    ``health_listen`` (``host:port``) adds the plaintext health-only listener described
+    in the module docstring; its port is ``RunningServer.health_port``.
+    """
     if not listeners:
         raise ConfigError(["at least one listener is required"], source="server")
     server = grpc.aio.server(
@@ -132,7 +187,7 @@ async def start_server(
         reflection.enable_server_reflection(
             (
                 *names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                HEALTH_SERVICE,
                 reflection.SERVICE_NAME,
             ),
             server,
@@ -157,11 +212,31 @@ async def start_server(
         if port == 0:
             problems.append(f"{listener.name} listener {listener.address}: cannot bind")
         ports[listener.name] = port
+    health_server = None
+    if health_listen:
+        health_server = _health_only_server(health)
+        try:
+            port = health_server.add_insecure_port(health_listen)
+        except RuntimeError as exc:
+            problems.append(f"health listener {health_listen}: cannot bind ({exc})")
+            port = -1
+        if port == 0:
+            problems.append(f"health listener {health_listen}: cannot bind")
+        ports["health"] = port
     if problems:
         raise ConfigError(problems, source="server")
-    running = RunningServer(server, ports, health, names)
+    running = RunningServer(server, ports, health, names, health_server=health_server)
+    await health.set(LIVENESS, SERVING)
     await running.set_serving(serving)
     await server.start()
+    if health_server is not None:
+        await health_server.start()
+        _log.info(
+            "health_listener",
+            address=health_listen,
+            port=ports["health"],
+            note="plaintext; grpc.health.v1.Health/Check only",
+        )
     _log.info("server_started", ports=ports, services=list(names))
     return running
 
@@ -187,6 +262,8 @@ async def serve_until_signalled(running: RunningServer, *, grace: float = 5.0) -
 
 
 __all__ = [
+    "HEALTH_SERVICE",
+    "LIVENESS",
     "NOT_SERVING",
     "SERVING",
     "Listener",
