@@ -168,6 +168,32 @@ def test_ctrl_c_during_the_demo_stops_every_service(tmp_path: Path) -> None:
     assert _all_free(base), "a service outlived Ctrl-C"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.timeout(RUN_LIMIT + 30)
+def test_a_killed_demo_takes_its_services_down(tmp_path: Path) -> None:
+    base = _free_base()
+    proc = subprocess.Popen(
+        [sys.executable, DEMO, "--out", tmp_path / "demo", "--port-base", str(base)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+    )
+    try:
+        _read_until(proc, "all five services SERVING", RUN_LIMIT / 2)
+        assert not _all_free(base, within=0.1)
+        proc.kill()  # SIGKILL: no handler, no finally block runs
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert _all_free(base), "services outlived a killed demo"
+
+
 def _try_it_commands(printed: str) -> list[str]:
     """The copy-paste block of ``make up``, one shell command per entry."""
     block = printed.split("Try it from another terminal in the repository root:\n", 1)[1]
