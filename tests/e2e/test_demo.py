@@ -95,12 +95,12 @@ def test_demo_names_a_busy_port_and_starts_nothing(tmp_path: Path) -> None:
         blocker.bind(("127.0.0.1", issuer_port))
         blocker.listen()
         done = subprocess.run(
-            [sys.executable, DEMO, "--out", tmp_path / "demo", "--port-base", str(base)],
+            [sys.executable, DEMO, "--out", tmp_path / "demo"],
             capture_output=True,
             text=True,
             timeout=60,
             cwd=ROOT,
-            env=_env(),
+            env={**_env(), "HESSRA_DEMO_PORT_BASE": str(base)},
             check=False,
         )
     assert done.returncode == 1
@@ -108,6 +108,30 @@ def test_demo_names_a_busy_port_and_starts_nothing(tmp_path: Path) -> None:
     assert "HESSRA_DEMO_PORT_BASE" in done.stderr
     assert "PASS step" not in done.stdout
     assert _all_free(base, within=5)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("lots", "HESSRA_DEMO_PORT_BASE='lots' is not a port number"),
+        ("80", "port base 80 is out of range"),
+        ("65530", "port base 65530 is out of range"),
+    ],
+    ids=["not-a-number", "privileged", "past-the-end"],
+)
+def test_a_bad_port_base_is_named(tmp_path: Path, value: str, message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, DEMO, "--out", tmp_path / "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**_env(), "HESSRA_DEMO_PORT_BASE": value},
+        check=False,
+    )
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (tmp_path / "demo").exists()
 
 
 def test_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path) -> None:
