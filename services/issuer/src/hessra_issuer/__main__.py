@@ -27,6 +27,7 @@ from hessra_issuer.config import IssuerConfig, load_config
 _FLAGS: dict[str, str] = {
     "listen": "listen",
     "identity_listen": "identity_listen",
+    "health_listen": "health_listen",
     "cert_file": "cert_file",
     "key_file": "key_file",
     "extra_client_ca_file": "extra_client_ca_file",

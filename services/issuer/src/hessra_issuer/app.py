@@ -7,7 +7,8 @@ Start-up order matters for readiness: the server starts NOT_SERVING, then the
 policy source delivers a snapshot (a compiled ``--policy-dir``, or policy-sync's
 stream, or the persisted copy when policy-sync is unreachable), and only then does
 gRPC health report SERVING. Until then every token request fails with
-FAILED_PRECONDITION ("no policy snapshot loaded yet").
+FAILED_PRECONDITION ("no policy snapshot loaded yet"). With ``server.health_listen``
+the same health is also served in plaintext on that port, for kubelet probes.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class WorkerInfo:
     metrics_port: int | None
     index: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    health_port: int | None = None
 
 
 def write_port_file(
@@ -66,6 +68,8 @@ def write_port_file(
     info = {
         "port": port,
         "identity_port": identity_port,
+        # Workers share it (SO_REUSEPORT) like the main port.
+        "health_port": workers[0].health_port if workers else None,
         "pids": [w.pid for w in workers],
         "metrics_ports": [w.metrics_port for w in workers],
     }
@@ -99,9 +103,19 @@ class IssuerApp:
     def identity_port(self) -> int | None:
         return self.running.ports.get("identity") if self.running else None
 
+    @property
+    def health_port(self) -> int | None:
+        """The plaintext health-only port (``server.health_listen``), if configured."""
+        return self.running.health_port if self.running else None
+
     def info(self) -> WorkerInfo:
         return WorkerInfo(
-            os.getpid(), self.port, self.identity_port, self.metrics_port, self.worker_index
+            os.getpid(),
+            self.port,
+            self.identity_port,
+            self.metrics_port,
+            self.worker_index,
+            health_port=self.health_port,
         )
 
     def _listeners(self) -> list[Listener]:
@@ -167,6 +181,7 @@ class IssuerApp:
                     trailing_metadata=[(WORKER_PID_METADATA, str(os.getpid()))]
                 )
             ],
+            health_listen=self.config.health_listen,
         )
         self.holder.on_change(self._on_state)
         if self.config.metrics_port >= 0:
@@ -179,6 +194,7 @@ class IssuerApp:
             "issuer_started",
             port=self.port,
             identity_port=self.identity_port,
+            health_port=self.health_port,
             metrics_port=self.metrics_port,
             active_key_id=self.keyring.active_key_id,
             worker=self.worker_index,

@@ -11,6 +11,8 @@ File layout (every key optional unless noted; the environment variable for a key
     listen = "127.0.0.1:50051"       # mTLS: a client certificate is required
     identity_listen = ""             # optional second port: server-auth TLS only, for
                                      # callers holding just an identity token (Bearer)
+    health_listen = ""               # optional plaintext port serving ONLY gRPC health
+                                     # (Check), for the kubelet's native grpc probes
     cert_file = "tls/issuer.crt"     # required; reloaded from disk when it changes
     key_file = "tls/issuer.key"      # required
     extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts]
@@ -65,6 +67,7 @@ class IssuerConfig:
     signing_key_files: tuple[Path, ...]
     listen: str = "127.0.0.1:50051"
     identity_listen: str | None = None
+    health_listen: str | None = None
     extra_client_ca_file: Path | None = None
     processes: int = 1
     port_file: Path | None = None
@@ -81,14 +84,19 @@ class IssuerConfig:
     sync_key_file: Path | None = None
     snapshot_file: Path | None = None
 
-    def with_listen(self, listen: str, identity_listen: str | None) -> IssuerConfig:
-        return replace(self, listen=listen, identity_listen=identity_listen)
+    def with_listen(
+        self, listen: str, identity_listen: str | None, health_listen: str | None = None
+    ) -> IssuerConfig:
+        return replace(
+            self, listen=listen, identity_listen=identity_listen, health_listen=health_listen
+        )
 
 
 # (section, key) in the file -> field name and kind.
 _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "listen"): ("listen", "str"),
     ("server", "identity_listen"): ("identity_listen", "str?"),
+    ("server", "health_listen"): ("health_listen", "str?"),
     ("server", "cert_file"): ("cert_file", "path"),
     ("server", "key_file"): ("key_file", "path"),
     ("server", "extra_client_ca_file"): ("extra_client_ca_file", "path"),
@@ -191,6 +199,19 @@ def _check_address(name: str, address: str, problems: list[str]) -> None:
         problems.append(f"{name}: {address!r} is not host:port (port 0..65535)")
 
 
+def _check_health_listen(cfg: dict[str, Any], problems: list[str]) -> None:
+    """A valid address whose fixed port is none of the mTLS ports (it is plaintext)."""
+    health = cfg["health_listen"]
+    _check_address("server.health_listen", health, problems)
+    port = health.rpartition(":")[2]
+    if port in ("", "0"):
+        return
+    for name in ("listen", "identity_listen"):
+        other = cfg.get(name) or (IssuerConfig.listen if name == "listen" else "")
+        if other.rpartition(":")[2] == port:
+            problems.append(f"server.health_listen: port {port} is also server.{name}'s port")
+
+
 def _check_readable(name: str, path: Path | None, problems: list[str]) -> None:
     if path is not None and not os.access(path, os.R_OK):
         problems.append(f"{name}: {path} does not exist or is not readable")
@@ -225,6 +246,8 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     _check_address("server.listen", cfg.get("listen", IssuerConfig.listen), problems)
     if cfg.get("identity_listen"):
         _check_address("server.identity_listen", cfg["identity_listen"], problems)
+    if cfg.get("health_listen"):
+        _check_health_listen(cfg, problems)
     processes = cfg.get("processes", 1)
     if not 1 <= processes <= MAX_PROCESSES:
         problems.append(f"server.processes: {processes} is not in 1..{MAX_PROCESSES}")

@@ -10,7 +10,9 @@ The parent only supervises:
 
 - with port 0 it first binds the address itself (``SO_REUSEPORT``, not listening:
   the kernel hands connections only to listening sockets) to fix a port every
-  worker then binds, and keeps that socket open so nobody else takes the port;
+  worker then binds, and keeps that socket open so nobody else takes the port
+  (for each of the main, identity and health listeners; each worker serves the
+  health port too, reporting its own readiness);
 - it starts workers with the ``spawn`` method (gRPC does not survive ``fork``),
   waits for each to report its ports, then writes ``server.port_file``;
 - it restarts a worker that dies, with a growing delay, and gives up (exit 1)
@@ -62,7 +64,9 @@ def _worker_main(config: IssuerConfig, index: int, ready: Any) -> None:
 
     def started(app: IssuerApp) -> None:
         info = app.info()
-        ready.put((index, info.pid, info.port, info.identity_port, info.metrics_port))
+        ready.put(
+            (index, info.pid, info.port, info.identity_port, info.metrics_port, info.health_port)
+        )
 
     asyncio.run(IssuerApp(config, worker_index=index).run(started))
 
@@ -82,8 +86,12 @@ class Supervisor:
         id_sock = None
         if identity:
             id_sock, identity = reserve(identity)
-        self._sockets = [s for s in (main_sock, id_sock) if s is not None]
-        self.config = config.with_listen(listen, identity)
+        health = config.health_listen
+        health_sock = None
+        if health:
+            health_sock, health = reserve(health)
+        self._sockets = [s for s in (main_sock, id_sock, health_sock) if s is not None]
+        self.config = config.with_listen(listen, identity, health)
         self._ctx = multiprocessing.get_context("spawn")
         self._ready = self._ctx.Queue()
         self._workers: dict[int, _Worker] = {}
@@ -107,7 +115,7 @@ class Supervisor:
             if remaining <= 0 or self._stopping:
                 raise TimeoutError("workers did not report ready in time")
             try:
-                index, pid, port, identity_port, metrics_port = self._ready.get(
+                index, pid, port, identity_port, metrics_port, health_port = self._ready.get(
                     timeout=min(remaining, 0.5)
                 )
             except Exception:  # queue.Empty
@@ -120,7 +128,7 @@ class Supervisor:
                 continue
             if index in self._workers:
                 self._workers[index].info = WorkerInfo(
-                    pid, port, identity_port, metrics_port, index
+                    pid, port, identity_port, metrics_port, index, health_port=health_port
                 )
 
     def _write_port_file(self) -> None:
