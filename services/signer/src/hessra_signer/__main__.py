@@ -27,6 +27,7 @@ _FLAGS: dict[str, str] = {
     "name": "name",
     "signing_key": "signing_key_file",
     "listen": "listen",
+    "health_listen": "health_listen",
     "cert_file": "cert_file",
     "key_file": "key_file",
     "extra_client_ca_file": "extra_client_ca_file",

@@ -4,7 +4,8 @@ Start-up order matters for readiness: the server starts NOT_SERVING, the policy
 source (``--policy-dir`` or this organisation's policy-sync, or the persisted copy
 when policy-sync is unreachable) delivers a snapshot, and only then does gRPC health
 report SERVING. Until then SignToken fails with FAILED_PRECONDITION. Until a snapshot
-names trusted CAs, no client certificate can complete the handshake at all.
+names trusted CAs, no client certificate can complete the handshake at all, which is
+why kubelet probes use the plaintext health-only port (``server.health_listen``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ class SignerApp:
         assert self.running is not None, "start() first"
         return self.running.port
 
+    @property
+    def health_port(self) -> int | None:
+        """The plaintext health-only port (``server.health_listen``), if configured."""
+        return self.running.health_port if self.running else None
+
     def apply_snapshot(self, snapshot: Any) -> None:
         """Decide by ``snapshot`` from now on (what the policy sources call)."""
         self.holder.set(snapshot)
@@ -119,6 +125,7 @@ class SignerApp:
             ],
             service_names=[SIGNER_SERVICE],
             interceptors=[ObservabilityInterceptor()],
+            health_listen=cfg.health_listen,
         )
         self.holder.on_change(self._on_state)
         if cfg.metrics_port >= 0:
@@ -126,12 +133,18 @@ class SignerApp:
         self._source = self._policy_source()
         await self._source.start()
         if cfg.port_file is not None:
-            info = {"port": self.port, "pid": os.getpid(), "metrics_port": self.metrics_port}
+            info = {
+                "port": self.port,
+                "pid": os.getpid(),
+                "metrics_port": self.metrics_port,
+                "health_port": self.health_port,
+            }
             write_atomic(cfg.port_file, (json.dumps(info) + "\n").encode(), mode=0o644)
         _log.info(
             "signer_started",
             signer=cfg.name,
             port=self.port,
+            health_port=self.health_port,
             metrics_port=self.metrics_port,
             public_key=self.signing.keypair.public_key.to_string(),
             trusted_issuer_keys=len(cfg.issuer_keys),

@@ -9,10 +9,12 @@ in upper case; list values from the environment are comma-separated)::
 
     [server]
     listen = "127.0.0.1:50052"       # mTLS: a client certificate is required
+    health_listen = ""               # optional plaintext port serving ONLY gRPC health
+                                     # (Check), for the kubelet's native grpc probes
     cert_file = "tls/signer.crt"     # required; reloaded from disk when it changes
     key_file = "tls/signer.key"      # required
     extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts] (probes)
-    port_file = ""                   # JSON {"port", "pid", "metrics_port"} once listening
+    port_file = ""                   # JSON {"port", "pid", "metrics_port", "health_port"}
     metrics_port = -1                # Prometheus; -1 off, 0 ephemeral
     shutdown_grace = 5.0
     log_level = "info"
@@ -63,6 +65,7 @@ class SignerConfig:
     signing_key_file: Path
     issuer_keys: KeySet
     listen: str = "127.0.0.1:50052"
+    health_listen: str | None = None
     extra_client_ca_file: Path | None = None
     port_file: Path | None = None
     metrics_port: int = -1
@@ -80,6 +83,7 @@ class SignerConfig:
 # (section, key) in the file -> field name and kind.
 _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "listen"): ("listen", "str"),
+    ("server", "health_listen"): ("health_listen", "str?"),
     ("server", "cert_file"): ("cert_file", "path"),
     ("server", "key_file"): ("key_file", "path"),
     ("server", "extra_client_ca_file"): ("extra_client_ca_file", "path"),
@@ -233,7 +237,14 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
             check_name("signer.name", name)
         except ValueError as exc:
             problems.append(str(exc))
-    _check_address("server.listen", cfg.get("listen", SignerConfig.listen), problems)
+    listen = cfg.get("listen", SignerConfig.listen)
+    _check_address("server.listen", listen, problems)
+    health = cfg.get("health_listen")
+    if health:
+        _check_address("server.health_listen", health, problems)
+        port = health.rpartition(":")[2]
+        if port not in ("", "0") and listen.rpartition(":")[2] == port:
+            problems.append(f"server.health_listen: port {port} is also server.listen's port")
     if not -1 <= cfg.get("metrics_port", -1) <= 65535:
         problems.append(f"server.metrics_port: {cfg['metrics_port']} is not -1, 0 or a port")
     if cfg.get("shutdown_grace", 5.0) < 0:
