@@ -31,6 +31,7 @@ log = structlog.get_logger("hessra.policy_sync")
 _FLAGS: dict[str, str] = {
     "grpc_listen": "server.grpc_listen",
     "http_listen": "server.http_listen",
+    "health_listen": "server.health_listen",
     "cert": "server.cert_file",
     "key": "server.key_file",
     "client_ca": "server.client_ca_file",
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML config file")
     p.add_argument("--grpc-listen", help="host:port for PolicySync (mTLS)")
     p.add_argument("--http-listen", help="host:port for webhooks, /metrics, /healthz, /readyz")
+    p.add_argument(
+        "--health-listen", help="host:port for plaintext gRPC health only (kubelet probes)"
+    )
     p.add_argument("--cert", help="server certificate (PEM)")
     p.add_argument("--key", help="server private key (PEM)")
     p.add_argument("--client-ca", help="CA bundle that subscriber certificates chain to")

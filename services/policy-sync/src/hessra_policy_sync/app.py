@@ -120,6 +120,8 @@ class PolicySyncApp:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.grpc_port = 0
         self.http_port = 0
+        # The plaintext health-only port (server.health_listen), if configured.
+        self.health_port: int | None = None
 
     def _on_files_changed(self) -> None:
         self.queue.request(trigger="watch")
@@ -153,8 +155,10 @@ class PolicySyncApp:
             service_names=[SERVICE_NAME],
             interceptors=[ObservabilityInterceptor()],
             serving=restored is not None,
+            health_listen=server.health_listen,
         )
         self.grpc_port = self._grpc.port
+        self.health_port = self._grpc.health_port
 
         http_app = build_http_app(
             receiver=self.webhooks,
@@ -180,6 +184,7 @@ class PolicySyncApp:
             branch=self.source.branch,
             grpc_port=self.grpc_port,
             http_port=self.http_port,
+            health_port=self.health_port,
             restored=restored.revision if restored else None,
         )
 

@@ -9,6 +9,8 @@ File layout (every key optional unless noted)::
     [server]
     grpc_listen = "127.0.0.1:50053"    # HESSRA_POLICY_SYNC_SERVER_GRPC_LISTEN
     http_listen = "127.0.0.1:8083"     # webhooks, /metrics, /healthz, /readyz
+    health_listen = ""                 # optional plaintext port serving ONLY gRPC health
+                                       # (Check), for the kubelet's native grpc probes
     cert_file = "tls/server.crt"       # required unless plaintext_grpc
     key_file = "tls/server.key"
     client_ca_file = "tls/ca.crt"      # deploy-time CA that subscribers' certificates chain to
@@ -116,6 +118,7 @@ class ServerConfig:
     state_dir: Path
     grpc_listen: str = "127.0.0.1:50053"
     http_listen: str = "127.0.0.1:8083"
+    health_listen: str | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
     client_ca_file: Path | None = None
@@ -217,6 +220,7 @@ SCHEMA: dict[str, dict[str, Parser]] = {
     "server": {
         "grpc_listen": _str,
         "http_listen": _str,
+        "health_listen": _str,
         "cert_file": _path,
         "key_file": _path,
         "client_ca_file": _path,
@@ -376,6 +380,7 @@ def _build_server(v: dict[str, Any], problems: list[str]) -> ServerConfig | None
     for key in ("grpc_listen", "http_listen"):
         if key in v and not _listen_ok(v[key]):
             problems.append(f"server.{key}: expected host:port, got {v[key]!r}")
+    _check_health_listen(v, problems)
     if v.get("shutdown_grace", 0.0) < 0:
         problems.append("server.shutdown_grace: must not be negative")
     if not v.get("plaintext_grpc", False):
@@ -388,6 +393,22 @@ def _build_server(v: dict[str, Any], problems: list[str]) -> ServerConfig | None
         problems.append("server.state_dir: required (the last good snapshot is kept there)")
         return None
     return ServerConfig(**v)
+
+
+def _check_health_listen(v: dict[str, Any], problems: list[str]) -> None:
+    """Empty means off; else host:port, and a fixed port must not be another listener's."""
+    health = v.pop("health_listen", "") or None
+    if health is None:
+        return
+    v["health_listen"] = health
+    if not _listen_ok(health):
+        problems.append(f"server.health_listen: expected host:port, got {health!r}")
+        return
+    port = health.rpartition(":")[2]
+    defaults = {"grpc_listen": ServerConfig.grpc_listen, "http_listen": ServerConfig.http_listen}
+    for key, default in defaults.items():
+        if port != "0" and v.get(key, default).rpartition(":")[2] == port:
+            problems.append(f"server.health_listen: port {port} is also server.{key}'s port")
 
 
 def _check_poll(v: dict[str, Any], problems: list[str]) -> None:
