@@ -8,7 +8,8 @@ import grpc
 import pytest
 
 from hessra import _errors
-from hessra._status import error_for_reason, error_from_rpc
+from hessra._status import error_for_reason, error_from_rpc, may_be_certificate_refusal
+from hessra._tls_probe import CertificateRefusal
 from hessra_core import errors
 
 Code = grpc.StatusCode
@@ -99,3 +100,54 @@ def test_unreachable_says_where_and_what_to_check() -> None:
 def test_unknown_reason_falls_back_to_the_code() -> None:
     answer = Answer(Code.PERMISSION_DENIED, "nope", (("x-hessra-reason", "brand_new"),))
     assert type(error_from_rpc(answer, where="issuer")) is errors.PermissionDeniedError
+
+
+# What grpcio 1.85 reports for each way a connection can fail (see the experiment in
+# tests/integration/sdk/test_certificate_refusal.py), and whether a probe may help.
+CLOSED = "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:1: "
+FAILURES = [
+    ("refused_cert", Answer(Code.UNAVAILABLE, CLOSED + "Socket closed"), True),
+    ("server_down", Answer(Code.UNAVAILABLE, "failed to connect to all addresses; last error: "
+     "UNKNOWN: ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused"), False),
+    ("server_untrusted", Answer(Code.UNAVAILABLE, "last error: UNKNOWN: ipv4:127.0.0.1:1: Tls "
+     "handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: CERTIFICATE_VERIFY_FAILED"), False),
+    ("bad_name", Answer(Code.UNAVAILABLE, "DNS resolution failed for nowhere:1"), False),
+    ("server_reason", Answer(Code.UNAVAILABLE, "draining", (("x-hessra-reason", "x"),)), False),
+    ("deadline", Answer(Code.DEADLINE_EXCEEDED, "Deadline Exceeded"), False),
+    ("unauthenticated", Answer(Code.UNAUTHENTICATED, "no identity"), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "probe"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES]
+)
+def test_only_a_closed_socket_may_be_a_certificate_refusal(answer: Answer, probe: bool) -> None:
+    assert may_be_certificate_refusal(answer) is probe
+
+
+def test_a_probe_finding_makes_unavailable_a_certificate_rejection() -> None:
+    finding = CertificateRefusal("unknown_ca", "it is issued by CN=x, which is not a CA ...")
+    answer = Answer(Code.UNAVAILABLE, CLOSED + "Socket closed")
+    error = error_from_rpc(answer, where="issuer h:1", refusal=finding)
+    assert type(error) is _errors.CertificateRejectedError
+    assert isinstance(error, errors.AuthenticationError)
+    assert (error.endpoint, error.why) == ("issuer h:1", "unknown_ca")
+    assert error.message == (
+        "issuer h:1 refused the client certificate (unknown CA): "
+        "it is issued by CN=x, which is not a CA ..."
+    )
+    assert _errors.hints_for(error)
+    # Without a finding, the same answer is a server that cannot be reached.
+    assert type(error_from_rpc(answer, where="issuer h:1")) is _errors.ServiceUnavailableError
+
+
+def test_a_finding_never_overrides_what_the_server_said() -> None:
+    finding = CertificateRefusal("unknown_ca", "x")
+    answer = Answer(Code.UNAVAILABLE, "draining", (("x-hessra-reason", "no_snapshot"),))
+    assert type(error_from_rpc(answer, where="issuer", refusal=finding)) is errors.NotReadyError
+
+
+def test_remote_certificate_rejected_reason_maps_to_the_class() -> None:
+    error = error_for_reason("certificate_rejected", "refused")
+    assert type(error) is _errors.CertificateRejectedError
+    assert (error.endpoint, error.why) == ("", "")

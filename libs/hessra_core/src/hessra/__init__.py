@@ -32,6 +32,7 @@ if _typing.TYPE_CHECKING:
     from hessra._errors import (
         AttestationOrderError,
         AuthenticationError,
+        CertificateRejectedError,
         ChainConfigError,
         ConfigError,
         DomainMismatchError,
@@ -95,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "AttestationOrderError": "hessra._errors",
     "AuthContext": "hessra._verify",
     "AuthenticationError": "hessra._errors",
+    "CertificateRejectedError": "hessra._errors",
     "ChainConfigError": "hessra._errors",
     "ConfigError": "hessra._errors",
     "DomainMismatchError": "hessra._errors",
@@ -145,6 +147,7 @@ __all__ = [
     "AttestationOrderError",
     "AuthContext",
     "AuthenticationError",
+    "CertificateRejectedError",
     "ChainConfigError",
     "ClientConfig",
     "ConfigError",

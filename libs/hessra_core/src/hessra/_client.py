@@ -38,7 +38,8 @@ from hessra._client_common import (
     token_response,
 )
 from hessra._errors import SignoffCollectionError
-from hessra._status import error_for_reason, error_from_rpc
+from hessra._status import error_for_reason, error_from_rpc, may_be_certificate_refusal
+from hessra._tls_probe import probe_client_certificate
 from hessra._verify import KeysLike
 from hessra.v1 import issuer_pb2, issuer_pb2_grpc, signer_pb2, signer_pb2_grpc
 from hessra_core.errors import HessraError
@@ -46,6 +47,7 @@ from hessra_core.keys import KeyPair, KeySet
 
 T = TypeVar("T")
 MAX_BATCH_WORKERS = 8
+PROBE_TIMEOUT = 3.0  # seconds for the handshake that explains a dropped connection
 
 
 class Hessra(ClientBase):
@@ -99,19 +101,30 @@ class Hessra(ClientBase):
     # --- plumbing ----------------------------------------------------------------------
 
     def _issuer(self, *, identity: bool = False) -> issuer_pb2_grpc.IssuerStub:
-        target = self.config.server
-        tls = self.config.tls
-        if identity and self.config.identity_server:
-            target = self.config.identity_server
-            tls = TlsFiles(ca=tls.ca, server_name=tls.server_name)
+        target, tls = self._issuer_endpoint(identity=identity)
         stub: issuer_pb2_grpc.IssuerStub = issuer_pb2_grpc.IssuerStub(self._pool.get(target, tls))
         return stub
 
-    def _call(self, where: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _call(
+        self,
+        where: str,
+        fn: Callable[..., T],
+        *args: Any,
+        endpoint: tuple[str, TlsFiles] | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Call ``fn``; a failure becomes a typed error. ``endpoint`` is where ``fn``'s
+        channel goes (default: the issuer's mTLS listener), for the certificate probe."""
         try:
             return fn(*args, timeout=self.config.timeout, **kwargs)
         except grpc.RpcError as exc:
-            raise error_from_rpc(exc, where=where) from None
+            refusal = None
+            if may_be_certificate_refusal(exc):
+                target, tls = endpoint or self._issuer_endpoint()
+                refusal = probe_client_certificate(
+                    target, tls, timeout=min(self.config.timeout, PROBE_TIMEOUT)
+                )
+            raise error_from_rpc(exc, where=where, refusal=refusal) from None
 
     @property
     def _where(self) -> str:
@@ -180,7 +193,7 @@ class Hessra(ClientBase):
         stub = signer_pb2_grpc.SignerStub(self._pool.get(target, tls))
         request = signer_pb2.SignTokenRequest(token=token, resource=resource, operation=operation)
         reply: signer_pb2.SignTokenResponse = self._call(
-            f"signer {target}", stub.SignToken, request
+            f"signer {target}", stub.SignToken, request, endpoint=(target, tls)
         )
         return reply
 
@@ -258,7 +271,12 @@ class Hessra(ClientBase):
         if identifier is not None:
             request.identifier = identifier
         stub = self._issuer(identity=True)
-        reply = self._call(self._where, stub.RefreshIdentityToken, request)
+        reply = self._call(
+            self._where,
+            stub.RefreshIdentityToken,
+            request,
+            endpoint=self._issuer_endpoint(identity=True),
+        )
         result = identity_response(reply)
         self.identity_token = result.token
         return result
@@ -277,6 +295,7 @@ class Hessra(ClientBase):
             self._where,
             self._issuer(identity=True).RequestToken,
             token_request(resource, operation, domain, None),
+            endpoint=self._issuer_endpoint(identity=True),
             metadata=metadata,
         )
         return token_response(reply).token

@@ -245,6 +245,14 @@ class ClientBase:
             )
         return self._keys
 
+    def _issuer_endpoint(self, *, identity: bool = False) -> tuple[str, TlsFiles]:
+        """Where issuer calls go: the mTLS listener, or with ``identity`` the identity
+        listener when one is configured (server-authenticated TLS, no client cert)."""
+        if identity and self.config.identity_server:
+            tls = self.config.tls
+            return self.config.identity_server, TlsFiles(ca=tls.ca, server_name=tls.server_name)
+        return self.config.server, self.config.tls
+
     def _personal(self) -> KeyPair:
         if self.config.personal_keypair is None:
             raise ConfigError(

@@ -8,7 +8,8 @@ fork it); each has a ``reason`` like every other error::
     AuthenticationError                    (hessra_core)
     ├── MissingTokenError                  no bearer token was presented
     ├── MissingFieldError                  subject/resource/operation absent
-    └── MalformedRequestError              an auth header repeated, an event not an object
+    ├── MalformedRequestError              an auth header repeated, an event not an object
+    └── CertificateRejectedError           the server refused our client certificate (TLS)
     PermissionDeniedError                  (hessra_core)
     └── UnmappedRouteError                 no resource/operation configured for a route
     ConfigError                            (hessra_core)
@@ -75,6 +76,27 @@ class MalformedRequestError(AuthenticationError):
     """The authorization data could not be read (a header repeated, an event not an object)."""
 
     reason = "malformed_request"
+
+
+class CertificateRejectedError(AuthenticationError):
+    """The issuer or signer refused this client's certificate in the TLS handshake.
+
+    ``why`` says what was wrong: ``unknown_ca``, ``certificate_expired``,
+    ``certificate_not_yet_valid``, ``certificate_required`` (none configured),
+    ``unsupported_certificate`` (not for client authentication), or the name of the TLS
+    alert the server sent. ``endpoint`` is the server that refused. No RPC ran.
+    """
+
+    reason = "certificate_rejected"
+
+    def __init__(self, endpoint: str, why: str, detail: str) -> None:
+        self.endpoint = endpoint
+        self.why = why
+        label = _WHY_LABELS.get(why, why.replace("_", " "))
+        super().__init__(f"{endpoint} refused the client certificate ({label}): {detail}")
+
+
+_WHY_LABELS = {"unknown_ca": "unknown CA"}
 
 
 class UnmappedRouteError(PermissionDeniedError):
@@ -157,6 +179,13 @@ _HINTS: tuple[tuple[type[HessraError], tuple[str, ...]], ...] = (
         ),
     ),
     (
+        CertificateRejectedError,
+        (
+            "The TLS handshake failed on the server's side: no request was sent",
+            "Check the client certificate's dates and that its CA is in the policy's [cacerts]",
+        ),
+    ),
+    (
         UnknownKeyIdError,
         ("The token was minted under a key this verifier does not trust: fetch current keys",),
     ),
@@ -174,6 +203,7 @@ def hints_for(error: BaseException) -> tuple[str, ...]:
 __all__ = [
     "AttestationOrderError",
     "AuthenticationError",
+    "CertificateRejectedError",
     "ChainConfigError",
     "ConfigError",
     "DomainMismatchError",

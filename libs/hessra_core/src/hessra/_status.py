@@ -7,6 +7,13 @@ error's stable ``reason`` in the ``x-hessra-reason`` trailing metadata
 server, a transport failure) the status code picks the family. Remote verification
 answers (``valid=false`` with a reason) go through :func:`error_for_reason` too, so a
 token refused remotely raises the same class it would raise locally.
+
+A client certificate the server refuses never reaches an RPC: the TLS handshake fails,
+and grpcio reports ``UNAVAILABLE ... Socket closed``, the same as a server going away.
+:func:`may_be_certificate_refusal` says when that is possible; the client then asks
+``hessra._tls_probe`` and passes its finding here as ``refusal``, which becomes a
+``CertificateRejectedError``. Without a finding the answer stays
+``ServiceUnavailableError``: when unsure, the server is called unreachable.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 import grpc
 
 from hessra import _errors
+from hessra._tls_probe import CertificateRefusal
 from hessra_core import errors
 from hessra_core.errors import HessraError
 
@@ -69,6 +77,8 @@ def _build(cls: type[HessraError], message: str) -> HessraError:
         error.diagnostics = ()
     if isinstance(error, errors.ConfigError):
         error.problems, error.source = (message,), "remote"
+    if isinstance(error, _errors.CertificateRejectedError):
+        error.endpoint, error.why = "", ""
     return error
 
 
@@ -89,8 +99,18 @@ def error_for_reason(reason: str, message: str, code: grpc.StatusCode | None = N
     return _build(cls or HessraError, message or reason or "request refused")
 
 
-def error_from_rpc(exc: grpc.RpcError, *, where: str) -> HessraError:
-    """Map a failed call to ``where`` (e.g. ``issuer 127.0.0.1:50051``) to a typed error."""
+# What grpcio says when the connection never got as far as TLS, or when *our* side
+# rejected the server's certificate: neither can be the server refusing ours.
+_NOT_A_REFUSAL = (
+    "Failed to connect",
+    "Connection refused",
+    "DNS resolution failed",
+    "Tls handshake failed",
+    "CERTIFICATE_VERIFY_FAILED",
+)
+
+
+def _code_and_reason(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str, str]:
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or ""
     reason = ""
@@ -98,6 +118,35 @@ def error_from_rpc(exc: grpc.RpcError, *, where: str) -> HessraError:
     for key, value in trailing or ():
         if key == REASON_METADATA_KEY:
             reason = value.decode() if isinstance(value, bytes) else str(value)
+    return code, details, reason
+
+
+def may_be_certificate_refusal(exc: grpc.RpcError) -> bool:
+    """Could this failure be the server refusing our client certificate in the handshake?
+
+    Only an ``UNAVAILABLE`` without a server reason, from a connection that got through
+    TCP and past our own check of the server. A probe decides; this only saves the probe
+    for failures that cannot be a refusal (nothing listening, a bad name, a server we
+    do not trust).
+    """
+    code, details, reason = _code_and_reason(exc)
+    if code != grpc.StatusCode.UNAVAILABLE or reason:
+        return False
+    return not any(marker in details for marker in _NOT_A_REFUSAL)
+
+
+def error_from_rpc(
+    exc: grpc.RpcError, *, where: str, refusal: CertificateRefusal | None = None
+) -> HessraError:
+    """Map a failed call to ``where`` (e.g. ``issuer 127.0.0.1:50051``) to a typed error.
+
+    ``refusal`` is the probe's finding that the server refused our client certificate
+    (see :func:`may_be_certificate_refusal`); it turns ``UNAVAILABLE`` into
+    ``CertificateRejectedError``.
+    """
+    code, details, reason = _code_and_reason(exc)
+    if refusal is not None and code == grpc.StatusCode.UNAVAILABLE and not reason:
+        return _errors.CertificateRejectedError(where, refusal.why, refusal.detail)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
         name = code.name if code is not None else "UNAVAILABLE"
         return _errors.ServiceUnavailableError(
@@ -113,4 +162,9 @@ def error_from_rpc(exc: grpc.RpcError, *, where: str) -> HessraError:
     return _build(cls, details or f"{where} refused the request ({code.name if code else ''})")
 
 
-__all__ = ["REASON_METADATA_KEY", "error_for_reason", "error_from_rpc"]
+__all__ = [
+    "REASON_METADATA_KEY",
+    "error_for_reason",
+    "error_from_rpc",
+    "may_be_certificate_refusal",
+]
