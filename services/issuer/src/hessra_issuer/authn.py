@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography import x509
 
-from hessra_core import x509_identity
+from hessra_core import tokens, x509_identity
 from hessra_core.errors import AuthenticationError, TokenError
 from hessra_core.keys import KeySet
 from hessra_core.x509_identity import PresentedIdentities
@@ -113,25 +113,11 @@ def bearer_token(metadata: Iterable[tuple[str, Any]] | Mapping[str, Any] | None)
     return None
 
 
-def identity_actor(token: str, keys: KeySet) -> tuple[str, str]:
-    """(actor, subject) of an identity token: the narrowest identity its delegation blocks
-    allow, and the identity it was issued to. Nothing is trusted until
-    ``verify_identity_token`` accepts the actor."""
-    from hessra_core.tokens._load import load_token
-    from hessra_core.tokens.identity import _narrowest_identity, _subject_of
-
-    loaded = load_token(token, keys)
-    subject = _subject_of(loaded)
-    return _narrowest_identity(loaded, subject), subject
-
-
 def authenticate_identity_token(token: str, keys: KeySet) -> Caller:
-    """Verify an identity token (signature, expiry, delegation) and return its actor."""
-    from hessra_core import tokens
-
+    """Verify an identity token (signature, expiry, delegation) and return its actor:
+    the narrowest identity its delegation blocks allow, verified for exactly that."""
     try:
-        actor, _subject = identity_actor(token, keys)
-        verified = tokens.verify_identity_token(token, keys, actor=actor)
+        verified = tokens.verify_acting_identity(token, keys)
     except TokenError as exc:
         raise AuthenticationError(f"identity token refused: {exc.message}") from exc
     return Caller(label=verified.actor, actor=verified.actor, base_subject=verified.subject)
@@ -142,5 +128,4 @@ __all__ = [
     "CertificateAuthenticator",
     "authenticate_identity_token",
     "bearer_token",
-    "identity_actor",
 ]

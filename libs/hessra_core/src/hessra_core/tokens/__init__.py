@@ -19,6 +19,7 @@ from hessra_core.tokens.identity import (
     delegate_identity_token,
     jit_identity_token,
     mint_identity_token,
+    verify_acting_identity,
     verify_identity_token,
 )
 from hessra_core.tokens.inspect import BlockInfo, ChainNodeInfo, TokenInfo, inspect_token
@@ -70,6 +71,7 @@ __all__ = [
     "mint_identity_token",
     "mint_token",
     "pending_signoffs",
+    "verify_acting_identity",
     "verify_capability",
     "verify_identity_token",
     "verify_service_chain_token",

@@ -148,7 +148,38 @@ def verify_identity_token(
 ) -> VerifiedIdentity:
     """Verify that ``token`` is a live identity token covering ``actor``."""
     require_str(("actor", actor))
+    return _verify_loaded(load_token(token, keys), actor, domain, now, limits)
+
+
+def verify_acting_identity(
+    token: str,
+    keys: Keys,
+    *,
+    domain: str | None = None,
+    now: datetime | None = None,
+    limits: RunLimits = DEFAULT_LIMITS,
+) -> VerifiedIdentity:
+    """Verify ``token`` for the identity it acts as, and return both identities.
+
+    The acting identity is the narrowest one its delegation blocks narrow it to
+    (what :func:`claimed_actor` reads); it is trusted only because the whole token,
+    signature, expiry and every block's checks, then verifies for exactly that actor.
+    ``.actor`` is who acts (``alice:agent`` for a delegated token), ``.subject`` whom
+    the token was issued to (``alice``). For a service that takes identity tokens as
+    credentials and has no actor of its own to ask about.
+    """
     loaded = load_token(token, keys)
+    actor = _narrowest_identity(loaded, _subject_of(loaded))
+    return _verify_loaded(loaded, actor, domain, now, limits)
+
+
+def _verify_loaded(
+    loaded: LoadedToken,
+    actor: str,
+    domain: str | None,
+    now: datetime | None,
+    limits: RunLimits,
+) -> VerifiedIdentity:
     facts = [fact("time", to_unix(now)), fact("actor", actor)]
     if domain is not None:
         require_str(("domain", domain))
@@ -213,5 +244,6 @@ __all__ = [
     "delegate_identity_token",
     "jit_identity_token",
     "mint_identity_token",
+    "verify_acting_identity",
     "verify_identity_token",
 ]
