@@ -63,6 +63,8 @@ fmt: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy libs/hessra_core/src
 	$(BIN)/mypy services/signer/src
+	$(BIN)/mypy services/issuer/src
+	$(BIN)/mypy services/policy-sync/src
 
 # pytest exits 5 when it collects nothing; that is a failure of the suite, not a pass.
 pytest: $(STAMP) node-deps

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
@@ -42,6 +42,9 @@ from hessra_issuer.issuing import Issuing
 from hessra_issuer.policy_dir import PolicyDirSource
 from hessra_issuer.servicer import IssuerServicer
 from hessra_issuer.snapshot_holder import ServingState, SnapshotHolder
+
+if TYPE_CHECKING:
+    from hessra_core.policy import Snapshot
 
 _log = structlog.get_logger("hessra.issuer")
 
@@ -146,9 +149,9 @@ class IssuerApp:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def apply_snapshot(self, snapshot: Any) -> bool:
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Serve ``snapshot`` now (what the policy sources call)."""
-        return self.holder.set(snapshot)
+        self.holder.set(snapshot)
 
     def _policy_source(self) -> Any:
         cfg = self.config

@@ -9,7 +9,7 @@ Authentication is described in :mod:`hessra_issuer.authn`.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -27,6 +27,13 @@ from hessra_issuer.authn import (
 )
 from hessra_issuer.issuing import IssuedToken, Issuing
 from hessra_issuer.snapshot_holder import ServingState, SnapshotHolder
+
+# The two identity replies share their fields; one builder serves both.
+_IdentityReply = TypeVar(
+    "_IdentityReply",
+    issuer_pb2.RequestIdentityTokenResponse,
+    issuer_pb2.RefreshIdentityTokenResponse,
+)
 
 _ALGORITHMS = {Algorithm.ED25519: common_pb2.ED25519, Algorithm.SECP256R1: common_pb2.SECP256R1}
 
@@ -143,7 +150,7 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
         annotate(caller=issued.subject)
         return self._identity_response(issuer_pb2.RefreshIdentityTokenResponse, issued)
 
-    def _identity_response(self, cls: Any, issued: IssuedToken) -> Any:
+    def _identity_response(self, cls: type[_IdentityReply], issued: IssuedToken) -> _IdentityReply:
         metrics.minted("identity", "-").inc()
         annotate(decision="allow", subject=issued.subject)
         return cls(

@@ -290,11 +290,11 @@ def load_config(
         section, _, key = dotted.partition(".")
         if value is None:
             continue
-        parse = SCHEMA.get(section, {}).get(key)
-        if parse is None:
+        flag_parser = SCHEMA.get(section, {}).get(key)
+        if flag_parser is None:
             problems.append(f"--{dotted}: unknown setting")
             continue
-        _set(values, section, key, parse, value, cwd, f"flag {dotted}", problems)
+        _set(values, section, key, flag_parser, value, cwd, f"flag {dotted}", problems)
 
     config = _build(values, problems)
     if problems or config is None:

@@ -25,10 +25,11 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import git
 from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, NoSuchPathError
@@ -39,6 +40,8 @@ from hessra_policy_sync.source import CommitMeta, Fetched
 
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 # Slack on top of git's own kill timer before the event loop gives up waiting.
 _THREAD_GRACE = 5.0
 
@@ -87,10 +90,10 @@ class GitSource:
         if repo is not None:
             repo.close()
 
-    async def _off_loop(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _off_loop(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         timeout = self._config.fetch_timeout + _THREAD_GRACE
         try:
-            return await asyncio.wait_for(asyncio.to_thread(fn, *args), timeout)
+            return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), timeout)
         except TimeoutError:
             raise SourceError(
                 f"git operation on {self.display} timed out after {self._config.fetch_timeout:g}s"

@@ -109,6 +109,10 @@ def allowed_names(entries: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
     )
 
 
+# A grpc.aio servicer context, typed by the request and response of its method.
+_Context = grpc.aio.ServicerContext
+
+
 class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
     def __init__(
         self,
@@ -133,7 +137,9 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
         return self._subscribers
 
     async def WatchSnapshots(
-        self, request: policy_pb2.WatchSnapshotsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: policy_pb2.WatchSnapshotsRequest,
+        context: _Context[policy_pb2.WatchSnapshotsRequest, policy_pb2.WatchSnapshotsResponse],
     ) -> AsyncIterator[policy_pb2.WatchSnapshotsResponse]:
         annotate(subscriber=request.subscriber[:100], known_digest=request.known_digest[:80])
         self._subscribers += 1
@@ -152,7 +158,9 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
             self._metrics.subscribers.set(self._subscribers)
 
     async def GetSnapshot(
-        self, request: policy_pb2.GetSnapshotRequest, context: grpc.aio.ServicerContext
+        self,
+        request: policy_pb2.GetSnapshotRequest,
+        context: _Context[policy_pb2.GetSnapshotRequest, policy_pb2.GetSnapshotResponse],
     ) -> policy_pb2.GetSnapshotResponse:
         snapshot = self._hub.current
         if snapshot is None:
@@ -161,14 +169,18 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
         return policy_pb2.GetSnapshotResponse(snapshot=snapshot.to_proto())
 
     async def GetStatus(
-        self, request: policy_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+        self,
+        request: policy_pb2.GetStatusRequest,
+        context: _Context[policy_pb2.GetStatusRequest, policy_pb2.GetStatusResponse],
     ) -> policy_pb2.GetStatusResponse:
         view = self._status()
         annotate(revision=view.serving_revision)
         return status_pb(view, self._subscribers)
 
     async def Resync(
-        self, request: policy_pb2.ResyncRequest, context: grpc.aio.ServicerContext
+        self,
+        request: policy_pb2.ResyncRequest,
+        context: _Context[policy_pb2.ResyncRequest, policy_pb2.ResyncResponse],
     ) -> policy_pb2.ResyncResponse:
         annotate(resync_reason=request.reason[:200])
         self._authorize_resync(context)
@@ -182,7 +194,9 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
             error=failure_pb(outcome.error) if outcome.error else None,
         )
 
-    def _authorize_resync(self, context: grpc.aio.ServicerContext) -> None:
+    def _authorize_resync(
+        self, context: _Context[policy_pb2.ResyncRequest, policy_pb2.ResyncResponse]
+    ) -> None:
         cert = peer_certificate(context)
         if cert is None:
             raise PermissionDeniedError(

@@ -251,7 +251,7 @@ class PolicySyncClient:
         return await self.stub.Resync(policy_pb2.ResyncRequest(reason="test"), timeout=30)
 
     async def close(self) -> None:
-        await self.channel.close()
+        await self.channel.close(None)  # no grace: cancel what is in flight
 
 
 def conditions(status: policy_pb2.GetStatusResponse) -> dict[str, tuple[bool, str]]:
