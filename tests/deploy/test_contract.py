@@ -5,8 +5,11 @@ Each pod gets its own temporary root: volume mounts become directories under it 
 ConfigMap files as rendered, the Secrets as generated certificates and keys), absolute
 paths in config, args and env are moved under it, listen addresses and Service
 references become free loopback ports, and policy-sync's repository URL becomes a local
-bare ``file://`` repository. Then every service must report SERVING over gRPC health,
-and the manifests' own readiness and liveness probes must pass when run as written.
+bare ``file://`` repository. Then every service must report SERVING over gRPC health
+(mTLS, on its grpc port), and the manifests' own readiness and liveness probes must pass
+when called the way the kubelet calls a native ``grpc:`` probe: plaintext
+``grpc.health.v1.Health/Check`` on the probe's port for the probe's service, passing
+only on SERVING.
 """
 
 from __future__ import annotations
@@ -40,12 +43,11 @@ from hessra_core.keys import KeyPair
 from hessra_core.tokens import verify_token
 from hessra_policy_sync.testing import GitRemote
 
-from .conftest import OVERLAYS, REPO, by_kind, render
+from .conftest import OVERLAYS, by_kind, render
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
-PROBE_SCRIPT = REPO / "deploy" / "docker" / "grpc_health_probe.py"
 DEADLINE_S = 45.0
 CLIENT = "uri:urn:test:deploy-client"
 
@@ -66,7 +68,6 @@ def _service_names(service: str, namespace: str) -> list[str]:
 
 def make_fixtures(namespace: str) -> Fixtures:
     ca = pki.create_ca("deploy contract CA")
-    probe_ca = pki.create_ca("deploy probe CA")
 
     def cert(service: str) -> pki.IssuedCert:
         names = pki.SubjectNames(dns=_service_names(service, namespace), ips=["127.0.0.1"])
@@ -75,7 +76,6 @@ def make_fixtures(namespace: str) -> Fixtures:
     def tls(issued: pki.IssuedCert, ca_pem: bytes) -> dict[str, bytes]:
         return {"tls.crt": issued.cert_pem, "tls.key": issued.key_pem, "ca.crt": ca_pem}
 
-    probe = pki.issue_cert(probe_ca, "probe", pki.SubjectNames(uris=["urn:test:probe"]))
     issuer_key, signer_key = KeyPair.generate(), KeyPair.generate()
     objects = {
         "hessra-policy-sync-tls": tls(cert("hessra-policy-sync"), ca.cert_pem),
@@ -85,7 +85,6 @@ def make_fixtures(namespace: str) -> Fixtures:
         "hessra-issuer-signing-key": {"signing.pem": issuer_key.private_pem().encode()},
         "hessra-signer-tls": tls(cert("hessra-signer"), ca.cert_pem),
         "hessra-signer-signing-key": {"signing.pem": signer_key.private_pem().encode()},
-        "hessra-probe-tls": tls(probe, probe_ca.cert_pem),
         "hessra-issuer-public-keys": {"issuer.pub": issuer_key.public_key.to_string().encode()},
     }
     client = pki.issue_cert(ca, "client", pki.SubjectNames(uris=[CLIENT.removeprefix("uri:")]))
@@ -210,8 +209,6 @@ class Cluster:
         return data
 
     def _executable(self, name: str) -> list[str]:
-        if name == "hessra-grpc-health":
-            return [sys.executable, str(PROBE_SCRIPT)]
         path = BIN / name
         assert path.exists(), f"{name} is not a console script installed from our pyprojects"
         return [str(path)]
@@ -317,22 +314,27 @@ def _grpc_status(port: int, fixtures: Fixtures, cert_secret: str, server_name: s
             return -1
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback http)
-            return bool(response.status == 200)
-    except OSError:
-        return False
+def _kubelet_grpc_probe(port: int, service: str, timeout_s: float) -> bool:
+    """What the kubelet's native grpc probe does: a plaintext connection (no client
+    certificate), one ``Health/Check`` for ``service``; success only on SERVING."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _probe_passes(cluster: Cluster, pod: Pod, probe: dict[str, Any]) -> bool:
-    if "httpGet" in probe:
-        port = probe["httpGet"]["port"]
-        local = pod.named_port(port) if isinstance(port, str) else pod.ports[port]
-        return _http_ok(f"http://127.0.0.1:{local}{probe['httpGet']['path']}")
-    argv = cluster.command(pod, probe["exec"]["command"])
-    done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
-    return done.returncode == 0
+def _probe_passes(pod: Pod, probe: dict[str, Any]) -> bool:
+    assert set(probe) & {"exec", "httpGet", "tcpSocket"} == set(), (
+        f"{pod.deployment}: expected a native grpc probe, got {sorted(probe)}"
+    )
+    port = probe["grpc"]["port"]
+    assert port in pod.ports, f"{pod.deployment}: probe port {port} is not a containerPort"
+    return _kubelet_grpc_probe(
+        pod.ports[port], probe["grpc"].get("service", ""), probe.get("timeoutSeconds", 1)
+    )
 
 
 def _wait(what: str, check: Any, cluster: Cluster, deadline: float) -> None:
@@ -399,12 +401,14 @@ def _start_until_serving(cluster: Cluster, deadline: float) -> None:
             return status == health_pb2.HealthCheckResponse.SERVING
 
         _wait(f"{pod.deployment} gRPC health SERVING", serving, cluster, deadline)
-        # The manifest's own probes, run as written (exec or httpGet).
-        for kind in ("readinessProbe", "livenessProbe"):
-            probe = pod.container[kind]
+        # The manifest's own probes, called as the kubelet would.
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            probe = pod.container.get(kind)
+            if probe is None:
+                continue
             _wait(
                 f"{pod.deployment} {kind}",
-                lambda probe=probe, pod=pod: _probe_passes(cluster, pod, probe),
+                lambda probe=probe, pod=pod: _probe_passes(pod, probe),
                 cluster,
                 deadline,
             )
@@ -438,6 +442,17 @@ def test_every_deployment_starts_and_reports_serving(cluster: Cluster) -> None:
         )
         assert any(local_state.is_relative_to(w) for w in pod.writable), state
         assert pod.written_outside_writable_mounts() == [], pod.deployment
+
+    # The probes' port is plaintext and answers health only: the issuer's RequestToken,
+    # served on the mTLS port, is UNIMPLEMENTED there.
+    if "hessra-issuer" in cluster.pods:
+        health = cluster.pods["hessra-issuer"].named_port("grpc-health")
+        with grpc.insecure_channel(f"127.0.0.1:{health}") as channel:
+            with pytest.raises(grpc.RpcError) as info:
+                issuer_pb2_grpc.IssuerStub(channel).RequestToken(
+                    issuer_pb2.RequestTokenRequest(resource="orders", operation="read"), timeout=5
+                )
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

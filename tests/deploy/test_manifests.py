@@ -33,10 +33,15 @@ OPERATOR_SECRETS = {
     "hessra-issuer-signing-key",
     "hessra-signer-tls",
     "hessra-signer-signing-key",
-    "hessra-probe-tls",
 }
 OPERATOR_CONFIGMAPS = {"hessra-issuer-public-keys"}
 CONSOLE_SCRIPTS = {"hessra-policy-sync", "hessra-issuer", "hessra-signer"}
+CONFIG_FILES = {
+    "hessra-policy-sync": ("hessra-policy-sync-config", "policy-sync.toml"),
+    "hessra-issuer": ("hessra-issuer-config", "issuer.toml"),
+    "hessra-signer": ("hessra-signer-config", "signer.toml"),
+}
+HEALTH_PORT_NAME = "grpc-health"
 
 
 def _containers(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -104,22 +109,60 @@ def test_containers_are_non_root_read_only_and_bounded(overlay: str) -> None:
         assert c["image"].startswith("registry.example.com/hessra/hessra:"), name
 
 
+def _config(objects: list[dict[str, Any]], deployment: str) -> dict[str, Any]:
+    prefix, key = CONFIG_FILES[deployment]
+    for name, cm in by_kind(objects, "ConfigMap").items():
+        if name.startswith(prefix):
+            return tomllib.loads(cm["data"][key])
+    raise AssertionError(f"no ConfigMap {prefix}*")
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_readiness_and_liveness_use_grpc_health_or_readyz(overlay: str) -> None:
-    for name, c in _containers(render(overlay)):
+def test_probes_are_native_grpc_on_the_health_only_port(overlay: str) -> None:
+    objects = render(overlay)
+    for deployment, spec in pod_specs(objects).items():
+        (c,) = spec["containers"]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        health_port = ports[HEALTH_PORT_NAME]
+        # The service's config binds that very port for its health-only listener, on
+        # all interfaces (the kubelet connects to the pod IP), apart from the mTLS port.
+        listen = _config(objects, deployment)["server"]["health_listen"]
+        assert listen == f"0.0.0.0:{health_port}", deployment
+        assert health_port != ports["grpc"], deployment
         ready, live = c["readinessProbe"], c["livenessProbe"]
-        if c["command"][0] == "hessra-policy-sync":
-            assert ready["httpGet"]["path"] == "/readyz", name
-            assert live["httpGet"]["path"] == "/healthz", name
-            continue
-        grpc_port = next(p["containerPort"] for p in c["ports"] if p["name"] == "grpc")
-        for probe in (ready, live):
-            argv = probe["exec"]["command"]
-            assert argv[0] == "hessra-grpc-health", name
-            assert f"--addr=127.0.0.1:{grpc_port}" in argv, name
-        # Readiness needs SERVING (a snapshot is loaded); liveness only needs an answer.
-        assert "--require-serving" in ready["exec"]["command"], name
-        assert "--require-serving" not in live["exec"]["command"], name
+        for probe in (ready, live, c.get("startupProbe") or {"grpc": {"port": health_port}}):
+            assert (
+                set(probe)
+                - {
+                    "grpc",
+                    "initialDelaySeconds",
+                    "periodSeconds",
+                    "timeoutSeconds",
+                    "failureThreshold",
+                    "successThreshold",
+                }
+                == set()
+            ), f"{deployment}: only native grpc probes ({sorted(probe)})"
+            assert probe["grpc"]["port"] == health_port, deployment
+        # Readiness asks for the overall status (SERVING once a snapshot is loaded).
+        assert ready["grpc"].get("service", "") == "", deployment
+        # Liveness asks for the entry that stays SERVING while the pod waits for its
+        # first snapshot, so waiting is never punished with a restart; and it is patient.
+        assert live["grpc"]["service"] == "liveness", deployment
+        patience = live.get("initialDelaySeconds", 0) + live.get("failureThreshold", 3) * live.get(
+            "periodSeconds", 10
+        )
+        assert patience >= 60, deployment
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nothing_mounts_probe_certificates_any_more(overlay: str) -> None:
+    objects = render(overlay)
+    for deployment, spec in pod_specs(objects).items():
+        secrets = {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+        assert "hessra-probe-tls" not in secrets, deployment
+        server = _config(objects, deployment)["server"]
+        assert "probe" not in str(server.get("extra_client_ca_file", "")), deployment
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -228,6 +271,19 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed(overlay: 
         ]
         grpc_port = 50051 if name == "hessra-issuer" else 50052
         assert [p["port"] for p in spec["ingress"][0]["ports"]] == [grpc_port]
+
+    # The plaintext health-only port is opened to no pod: only the kubelet (from the
+    # node, which NetworkPolicies do not filter) probes it.
+    for deployment, spec in pod_specs(objects).items():
+        (c,) = spec["containers"]
+        health_port = next(p["containerPort"] for p in c["ports"] if p["name"] == HEALTH_PORT_NAME)
+        rules = _policy(objects, deployment)["ingress"]
+        opened = {p["port"] for rule in rules for p in rule.get("ports", [])}
+        assert health_port not in opened, deployment
+        assert all(rule.get("ports") for rule in rules), deployment  # no all-ports rule
+    for name, service in by_kind(objects, "Service").items():
+        targets = {p["targetPort"] for p in service["spec"]["ports"]}
+        assert not targets & {HEALTH_PORT_NAME, 8081}, f"Service {name} exposes grpc-health"
 
 
 @pytest.mark.parametrize("overlay", ["prod", "partner-signer"])

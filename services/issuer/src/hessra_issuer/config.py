@@ -16,7 +16,7 @@ File layout (every key optional unless noted; the environment variable for a key
     cert_file = "tls/issuer.crt"     # required; reloaded from disk when it changes
     key_file = "tls/issuer.key"      # required
     extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts]
-                                     # (ops tooling, health probes)
+                                     # (ops tooling)
     processes = 1                    # worker processes sharing the port (SO_REUSEPORT)
     port_file = ""                   # JSON {"port", "identity_port", "pids", ...} once ready
     metrics_port = -1                # Prometheus; -1 off, 0 ephemeral, N -> N + worker index

@@ -13,7 +13,7 @@ in upper case; list values from the environment are comma-separated)::
                                      # (Check), for the kubelet's native grpc probes
     cert_file = "tls/signer.crt"     # required; reloaded from disk when it changes
     key_file = "tls/signer.key"      # required
-    extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts] (probes)
+    extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts] (ops)
     port_file = ""                   # JSON {"port", "pid", "metrics_port", "health_port"}
     metrics_port = -1                # Prometheus; -1 off, 0 ephemeral
     shutdown_grace = 5.0
