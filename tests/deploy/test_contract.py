@@ -402,13 +402,16 @@ def _start_until_serving(cluster: Cluster, deadline: float) -> None:
 
         _wait(f"{pod.deployment} gRPC health SERVING", serving, cluster, deadline)
         # The manifest's own probes, called as the kubelet would.
+        # Each call is a new connection, which the kernel hands to any of the pod's
+        # worker processes (SO_REUSEPORT): several passes in a row mean every worker
+        # answers SERVING, not just the first one that loaded the snapshot.
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             probe = pod.container.get(kind)
             if probe is None:
                 continue
             _wait(
                 f"{pod.deployment} {kind}",
-                lambda probe=probe, pod=pod: _probe_passes(pod, probe),
+                lambda probe=probe, pod=pod: all(_probe_passes(pod, probe) for _ in range(8)),
                 cluster,
                 deadline,
             )
