@@ -41,10 +41,11 @@ server: readiness flips on both at once (NOT_SERVING until a snapshot is loaded,
 NOT_SERVING first on shutdown). There is no reflection, no ``Watch`` (an
 unauthenticated caller could hold streams open) and no other service, and no
 interceptor (a probe every few seconds is not worth a log line). It exposes no
-secrets: all a caller learns is SERVING or NOT_SERVING for a service name. Its
-only other entry, :data:`LIVENESS`, is SERVING while the event loop answers and
-turns NOT_SERVING only on shutdown, so a liveness probe does not restart a pod that
-is merely waiting for its first snapshot. :meth:`RunningServer.stop` stops it after
+secrets: all a caller learns is SERVING or NOT_SERVING for a service name. Besides
+the overall ("") and per-service entries, the health servicer (on both ports) has
+:data:`LIVENESS`, SERVING while the event loop answers and NOT_SERVING only from
+shutdown on, so a liveness probe does not restart a pod that is merely waiting for
+its first snapshot. :meth:`RunningServer.stop` stops it after
 the main server, so probes keep seeing NOT_SERVING while in-flight calls drain.
 Bind it where only the kubelet reaches it (the manifests' NetworkPolicies do not
 open it to other pods).
