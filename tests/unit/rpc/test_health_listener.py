@@ -156,7 +156,13 @@ def _reflection(channel: grpc.aio.Channel) -> Any:
     async def first() -> Any:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
-        async for reply in stub.ServerReflectionInfo(iter([request]), timeout=5):
+        # Write explicitly rather than through a request iterator: when the server ends
+        # the call before the write lands, an explicit write raises the call's real
+        # status, while the iterator consumer reports a generic INTERNAL.
+        call = stub.ServerReflectionInfo(timeout=5)
+        await call.write(request)
+        await call.done_writing()
+        async for reply in call:
             return reply
         return None
 
