@@ -46,6 +46,13 @@ def checkout_pythonpath() -> str:
     return os.pathsep.join(dict.fromkeys(str(p) for p in paths))
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,9 +99,12 @@ class ThrowawayCluster:
     def start(self) -> None:
         if self.run_as is not None:
             self._ensure_user(self.run_as)
-        self._check_readable()
         self.base = Path(tempfile.mkdtemp(prefix="hessra-pg-"))
         try:
+            if self.run_as is not None:
+                shutil.chown(self.base, user=self.run_as)
+            self._stage_unreadable_paths()
+            self._check_readable()
             self._initdb_and_start()
         except BaseException:
             self.stop()
@@ -181,10 +191,38 @@ class ThrowawayCluster:
                 capture_output=True,
             )
 
+    def _stage_unreadable_paths(self) -> None:
+        """Give the server user a readable copy of any PYTHONPATH entry it cannot reach.
+
+        A checkout under a private home (``/root/...``) is invisible to the unprivileged
+        server user. Rather than loosen permissions on someone's home, mirror such entries
+        into the cluster's own temp dir: hard links where the filesystem allows (instant,
+        no extra space), a real copy otherwise.
+        """
+        assert self.base is not None
+        staged: list[str] = []
+        for index, path in enumerate(filter(None, self.pythonpath.split(os.pathsep))):
+            if self._server_user_can_read(path) or not Path(path).is_dir():
+                staged.append(path)
+                continue
+            target = self.base / "pythonpath" / str(index)
+            shutil.copytree(
+                path,
+                target,
+                copy_function=_link_or_copy,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                symlinks=True,
+            )
+            staged.append(str(target))
+        self.pythonpath = os.pathsep.join(staged)
+
+    def _server_user_can_read(self, path: str) -> bool:
+        probe = subprocess.run(self._as_server_user(["test", "-r", path, "-a", "-x", path]))
+        return probe.returncode == 0
+
     def _check_readable(self) -> None:
         for path in filter(None, self.pythonpath.split(os.pathsep)):
-            probe = subprocess.run(self._as_server_user(["test", "-r", path, "-a", "-x", path]))
-            if probe.returncode != 0:
+            if not self._server_user_can_read(path):
                 user = self.run_as or "this user"
                 raise ClusterError(
                     f"{path} is not readable by the PostgreSQL server user {user!r}; put the "
