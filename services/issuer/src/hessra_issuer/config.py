@@ -46,13 +46,21 @@ flags, against the working directory.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from hessra_core.errors import ConfigError
+from hessra_core.service.layered_config import (
+    Schema,
+    check_address,
+    check_health_port,
+    check_policy_source,
+    check_readable,
+    check_runtime,
+    merge_layers,
+)
 
 ENV_PREFIX = "HESSRA_ISSUER_"
 MAX_PROCESSES = 64
@@ -116,105 +124,16 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("policy", "sync_key_file"): ("sync_key_file", "path"),
     ("policy", "snapshot_file"): ("snapshot_file", "path"),
 }
-_FIELD_KIND = {name: kind for name, kind in _SCHEMA.values()}
-
-
-def _convert(kind: str, raw: Any, where: str, base: Path, problems: list[str]) -> Any:
-    """Turn a file/env/flag value into the field's type, or record why it cannot be."""
-    try:
-        if kind in ("str", "str?"):
-            if not isinstance(raw, str):
-                raise TypeError("a string")
-            return raw or (None if kind == "str?" else raw)
-        if kind == "int":
-            if isinstance(raw, bool):
-                raise TypeError("an integer")
-            return int(raw)
-        if kind == "float":
-            if isinstance(raw, bool):
-                raise TypeError("a number")
-            return float(raw)
-        if kind == "path":
-            if not isinstance(raw, str | os.PathLike):
-                raise TypeError("a path string")
-            return (base / Path(raw)) if str(raw) else None
-        if kind == "paths":
-            items = raw.split(",") if isinstance(raw, str) else raw
-            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-                raise TypeError("a list of path strings")
-            return tuple(base / Path(i.strip()) for i in items if i.strip())
-    except TypeError as exc:
-        problems.append(f"{where}: expected {exc}")
-        return None
-    except ValueError:
-        problems.append(f"{where}: {raw!r} is not a valid {kind}")
-        return None
-    raise AssertionError(kind)
-
-
-def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.append(f"{path}: cannot read config file: {exc.strerror}")
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        problems.append(f"{path}: invalid TOML: {exc}")
-        return {}
-    values: dict[str, Any] = {}
-    for section, table in data.items():
-        if not isinstance(table, dict):
-            problems.append(f"{path}: `{section}` must be a table ([{section}])")
-            continue
-        for key, raw in table.items():
-            spec = _SCHEMA.get((section, key))
-            if spec is None:
-                problems.append(f"{path}: unknown key `{section}.{key}`")
-                continue
-            name, kind = spec
-            value = _convert(kind, raw, f"{path}: {section}.{key}", path.parent, problems)
-            if value is not None or kind in ("str?", "path"):
-                values[name] = value
-    return values
-
-
-def _from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    known = {f"{ENV_PREFIX}{s}_{k}".upper(): spec for (s, k), spec in _SCHEMA.items()}
-    for var, raw in env.items():
-        if not var.startswith(ENV_PREFIX):
-            continue
-        spec = known.get(var)
-        if spec is None:
-            problems.append(f"environment: unknown variable {var}")
-            continue
-        name, kind = spec
-        values[name] = _convert(kind, raw, f"environment: {var}", Path.cwd(), problems)
-    return values
-
-
-def _check_address(name: str, address: str, problems: list[str]) -> None:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        problems.append(f"{name}: {address!r} is not host:port (port 0..65535)")
+SCHEMA = Schema(ENV_PREFIX, _SCHEMA)
 
 
 def _check_health_listen(cfg: dict[str, Any], problems: list[str]) -> None:
     """A valid address whose fixed port is none of the mTLS ports (it is plaintext)."""
-    health = cfg["health_listen"]
-    _check_address("server.health_listen", health, problems)
-    port = health.rpartition(":")[2]
-    if port in ("", "0"):
-        return
-    for name in ("listen", "identity_listen"):
-        other = cfg.get(name) or (IssuerConfig.listen if name == "listen" else "")
-        if other.rpartition(":")[2] == port:
-            problems.append(f"server.health_listen: port {port} is also server.{name}'s port")
-
-
-def _check_readable(name: str, path: Path | None, problems: list[str]) -> None:
-    if path is not None and not os.access(path, os.R_OK):
-        problems.append(f"{name}: {path} does not exist or is not readable")
+    others = {
+        "server.listen": cfg.get("listen") or IssuerConfig.listen,
+        "server.identity_listen": cfg.get("identity_listen") or "",
+    }
+    check_health_port(cfg["health_listen"], others, problems)
 
 
 def _check_material(cfg: dict[str, Any], problems: list[str]) -> None:
@@ -243,9 +162,9 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
             problems.append(f"server.{required} is required")
     if not cfg.get("signing_key_files"):
         problems.append("keys.signing_key_files is required (at least one private key file)")
-    _check_address("server.listen", cfg.get("listen", IssuerConfig.listen), problems)
+    check_address("server.listen", cfg.get("listen", IssuerConfig.listen), problems)
     if cfg.get("identity_listen"):
-        _check_address("server.identity_listen", cfg["identity_listen"], problems)
+        check_address("server.identity_listen", cfg["identity_listen"], problems)
     if cfg.get("health_listen"):
         _check_health_listen(cfg, problems)
     processes = cfg.get("processes", 1)
@@ -254,30 +173,13 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     metrics_port = cfg.get("metrics_port", -1)
     if not -1 <= metrics_port <= 65535 - MAX_PROCESSES:
         problems.append(f"server.metrics_port: {metrics_port} is not -1, 0 or a port")
-    if cfg.get("shutdown_grace", 5.0) < 0:
-        problems.append("server.shutdown_grace must be >= 0")
-    if cfg.get("log_level", "info") not in ("debug", "info", "warning", "error"):
-        problems.append("server.log_level must be one of debug, info, warning, error")
-    if cfg.get("policy_poll_interval", 2.0) <= 0:
-        problems.append("policy.poll_interval must be > 0")
+    check_runtime(cfg, problems)
     for name in ("cert_file", "key_file", "extra_client_ca_file"):
-        _check_readable(f"server.{name}", cfg.get(name), problems)
+        check_readable(f"server.{name}", cfg.get(name), problems)
     for path in (*cfg.get("signing_key_files", ()), *cfg.get("verify_key_files", ())):
-        _check_readable("keys", path, problems)
+        check_readable("keys", path, problems)
     _check_material(cfg, problems)
-    has_dir = cfg.get("policy_dir") is not None
-    has_sync = bool(cfg.get("sync_target"))
-    if has_dir == has_sync:
-        problems.append("exactly one of policy.dir and policy.sync_target is required")
-    if has_dir and not Path(cfg["policy_dir"]).is_dir():
-        problems.append(f"policy.dir: {cfg['policy_dir']} is not a directory")
-    if has_sync:
-        _check_address("policy.sync_target", cfg["sync_target"], problems)
-        for name in ("sync_ca_file", "sync_cert_file", "sync_key_file", "snapshot_file"):
-            if cfg.get(name) is None:
-                problems.append(f"policy.{name} is required with policy.sync_target")
-        for name in ("sync_ca_file", "sync_cert_file", "sync_key_file"):
-            _check_readable(f"policy.{name}", cfg.get(name), problems)
+    check_policy_source(cfg, problems)
 
 
 def load_config(
@@ -289,16 +191,8 @@ def load_config(
     """Merge defaults, ``path``, ``env`` (default ``os.environ``) and ``overrides`` (flags,
     keyed by field name, already typed or as strings) and validate the result."""
     problems: list[str] = []
-    merged: dict[str, Any] = {}
-    if path is not None:
-        merged.update(_from_file(Path(path), problems))
-    merged.update(_from_env(os.environ if env is None else env, problems))
-    for name, raw in (overrides or {}).items():
-        if name not in _FIELD_KIND:
-            problems.append(f"flags: unknown option {name}")
-        elif raw is not None:
-            merged[name] = _convert(_FIELD_KIND[name], raw, f"flags: {name}", Path.cwd(), problems)
-    merged = {k: v for k, v in merged.items() if v is not None or _FIELD_KIND[k] == "str?"}
+    env = os.environ if env is None else env
+    merged = merge_layers(SCHEMA, path, env, overrides, problems)
     _validate(merged, problems)
     if problems:
         raise ConfigError(problems, source="issuer config")

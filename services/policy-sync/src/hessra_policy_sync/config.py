@@ -58,6 +58,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from hessra_core.errors import ConfigError
+from hessra_core.service.layered_config import health_port_clashes, is_host_port, unknown_env_vars
 
 ENV_PREFIX = "HESSRA_POLICY_SYNC_"
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -282,10 +283,9 @@ def load_config(
             name = env_name(section, key)
             if name in env:
                 _set(values, section, key, parse, env[name], cwd, name, problems)
-    known_env = {env_name(s, k) for s, keys in SCHEMA.items() for k in keys}
-    for name in env:
-        if name.startswith(ENV_PREFIX) and name not in known_env:
-            problems.append(f"{name}: unknown setting")
+    known_env = (env_name(s, k) for s, keys in SCHEMA.items() for k in keys)
+    for name in unknown_env_vars(env, ENV_PREFIX, known_env):
+        problems.append(f"{name}: unknown setting")
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         if value is None:
@@ -343,11 +343,6 @@ def _set(
         problems.append(f"{where}: {exc}")
 
 
-def _listen_ok(address: str) -> bool:
-    host, sep, port = address.rpartition(":")
-    return bool(sep and host and port.isdigit() and 0 <= int(port) <= 65535)
-
-
 def _readable(path: Path | None, what: str, problems: list[str]) -> None:
     if path is not None and not os.access(path, os.R_OK):
         problems.append(f"{what}: {path} is missing or unreadable")
@@ -378,7 +373,7 @@ def _build(values: dict[str, dict[str, Any]], problems: list[str]) -> PolicySync
 
 def _build_server(v: dict[str, Any], problems: list[str]) -> ServerConfig | None:
     for key in ("grpc_listen", "http_listen"):
-        if key in v and not _listen_ok(v[key]):
+        if key in v and not is_host_port(v[key]):
             problems.append(f"server.{key}: expected host:port, got {v[key]!r}")
     _check_health_listen(v, problems)
     if v.get("shutdown_grace", 0.0) < 0:
@@ -401,14 +396,12 @@ def _check_health_listen(v: dict[str, Any], problems: list[str]) -> None:
     if health is None:
         return
     v["health_listen"] = health
-    if not _listen_ok(health):
+    if not is_host_port(health):
         problems.append(f"server.health_listen: expected host:port, got {health!r}")
         return
-    port = health.rpartition(":")[2]
     defaults = {"grpc_listen": ServerConfig.grpc_listen, "http_listen": ServerConfig.http_listen}
-    for key, default in defaults.items():
-        if port != "0" and v.get(key, default).rpartition(":")[2] == port:
-            problems.append(f"server.health_listen: port {port} is also server.{key}'s port")
+    others = {f"server.{key}": v.get(key, default) for key, default in defaults.items()}
+    problems.extend(health_port_clashes(health, others))
 
 
 def _check_poll(v: dict[str, Any], problems: list[str]) -> None:

@@ -42,7 +42,6 @@ the working directory.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -50,6 +49,15 @@ from typing import Any
 
 from hessra_core.errors import ConfigError, KeyFormatError
 from hessra_core.keys import KeySet, PublicKey
+from hessra_core.service.layered_config import (
+    Schema,
+    check_address,
+    check_health_port,
+    check_policy_source,
+    check_readable,
+    check_runtime,
+    merge_layers,
+)
 from hessra_core.tokens.model import check_name
 
 ENV_PREFIX = "HESSRA_SIGNER_"
@@ -103,98 +111,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("policy", "sync_key_file"): ("sync_key_file", "path"),
     ("policy", "snapshot_file"): ("snapshot_file", "path"),
 }
-_FIELD_KIND = {name: kind for name, kind in _SCHEMA.values()}
-
-
-def _convert(kind: str, raw: Any, where: str, base: Path, problems: list[str]) -> Any:
-    """Turn a file/env/flag value into the field's type, or record why it cannot be."""
-    try:
-        if kind in ("str", "str?"):
-            if not isinstance(raw, str):
-                raise TypeError("a string")
-            return raw or (None if kind == "str?" else raw)
-        if kind == "int":
-            if isinstance(raw, bool):
-                raise TypeError("an integer")
-            return int(raw)
-        if kind == "float":
-            if isinstance(raw, bool):
-                raise TypeError("a number")
-            return float(raw)
-        if kind == "path":
-            if not isinstance(raw, str | os.PathLike):
-                raise TypeError("a path string")
-            return (base / Path(raw)) if str(raw) else None
-        if kind in ("paths", "strs"):
-            # PEM keys contain no commas, so a comma-separated env value is unambiguous.
-            items = raw.split(",") if isinstance(raw, str) else raw
-            if not isinstance(items, list | tuple) or not all(
-                isinstance(i, str | os.PathLike) for i in items
-            ):
-                raise TypeError("a list of strings")
-            cleaned = [str(i).strip() for i in items if str(i).strip()]
-            if kind == "strs":
-                return tuple(cleaned)
-            return tuple(base / Path(i) for i in cleaned)
-    except TypeError as exc:
-        problems.append(f"{where}: expected {exc}")
-        return None
-    except ValueError:
-        problems.append(f"{where}: {raw!r} is not a valid {kind}")
-        return None
-    raise AssertionError(kind)
-
-
-def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.append(f"{path}: cannot read config file: {exc.strerror}")
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        problems.append(f"{path}: invalid TOML: {exc}")
-        return {}
-    values: dict[str, Any] = {}
-    for section, table in data.items():
-        if not isinstance(table, dict):
-            problems.append(f"{path}: `{section}` must be a table ([{section}])")
-            continue
-        for key, raw in table.items():
-            spec = _SCHEMA.get((section, key))
-            if spec is None:
-                problems.append(f"{path}: unknown key `{section}.{key}`")
-                continue
-            name, kind = spec
-            value = _convert(kind, raw, f"{path}: {section}.{key}", path.parent, problems)
-            if value is not None or kind in ("str?", "path"):
-                values[name] = value
-    return values
-
-
-def _from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    known = {f"{ENV_PREFIX}{s}_{k}".upper(): spec for (s, k), spec in _SCHEMA.items()}
-    for var, raw in env.items():
-        if not var.startswith(ENV_PREFIX):
-            continue
-        spec = known.get(var)
-        if spec is None:
-            problems.append(f"environment: unknown variable {var}")
-            continue
-        name, kind = spec
-        values[name] = _convert(kind, raw, f"environment: {var}", Path.cwd(), problems)
-    return values
-
-
-def _check_address(name: str, address: str, problems: list[str]) -> None:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        problems.append(f"{name}: {address!r} is not host:port (port 0..65535)")
-
-
-def _check_readable(name: str, path: Path | None, problems: list[str]) -> None:
-    if path is not None and not os.access(path, os.R_OK):
-        problems.append(f"{name}: {path} does not exist or is not readable")
+# The signer has always called every list "a list of strings".
+SCHEMA = Schema(ENV_PREFIX, _SCHEMA, expected={"paths": "a list of strings"})
 
 
 def _issuer_keys(cfg: dict[str, Any], problems: list[str]) -> KeySet | None:
@@ -238,41 +156,21 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
         except ValueError as exc:
             problems.append(str(exc))
     listen = cfg.get("listen", SignerConfig.listen)
-    _check_address("server.listen", listen, problems)
+    check_address("server.listen", listen, problems)
     health = cfg.get("health_listen")
     if health:
-        _check_address("server.health_listen", health, problems)
-        port = health.rpartition(":")[2]
-        if port not in ("", "0") and listen.rpartition(":")[2] == port:
-            problems.append(f"server.health_listen: port {port} is also server.listen's port")
+        check_health_port(health, {"server.listen": listen}, problems)
     if not -1 <= cfg.get("metrics_port", -1) <= 65535:
         problems.append(f"server.metrics_port: {cfg['metrics_port']} is not -1, 0 or a port")
-    if cfg.get("shutdown_grace", 5.0) < 0:
-        problems.append("server.shutdown_grace must be >= 0")
-    if cfg.get("log_level", "info") not in ("debug", "info", "warning", "error"):
-        problems.append("server.log_level must be one of debug, info, warning, error")
-    if cfg.get("policy_poll_interval", 2.0) <= 0:
-        problems.append("policy.poll_interval must be > 0")
+    check_runtime(cfg, problems)
     for key, where in (
         ("cert_file", "server.cert_file"),
         ("key_file", "server.key_file"),
         ("extra_client_ca_file", "server.extra_client_ca_file"),
         ("signing_key_file", "signer.key_file"),
     ):
-        _check_readable(where, cfg.get(key), problems)
-    has_dir = cfg.get("policy_dir") is not None
-    has_sync = bool(cfg.get("sync_target"))
-    if has_dir == has_sync:
-        problems.append("exactly one of policy.dir and policy.sync_target is required")
-    if has_dir and not Path(cfg["policy_dir"]).is_dir():
-        problems.append(f"policy.dir: {cfg['policy_dir']} is not a directory")
-    if has_sync:
-        _check_address("policy.sync_target", cfg["sync_target"], problems)
-        for key in ("sync_ca_file", "sync_cert_file", "sync_key_file", "snapshot_file"):
-            if cfg.get(key) is None:
-                problems.append(f"policy.{key} is required with policy.sync_target")
-        for key in ("sync_ca_file", "sync_cert_file", "sync_key_file"):
-            _check_readable(f"policy.{key}", cfg.get(key), problems)
+        check_readable(where, cfg.get(key), problems)
+    check_policy_source(cfg, problems)
 
 
 def load_config(
@@ -284,16 +182,8 @@ def load_config(
     """Merge defaults, ``path``, ``env`` (default ``os.environ``) and ``overrides`` (flags,
     keyed by field name) and validate the result, reporting every problem at once."""
     problems: list[str] = []
-    merged: dict[str, Any] = {}
-    if path is not None:
-        merged.update(_from_file(Path(path), problems))
-    merged.update(_from_env(os.environ if env is None else env, problems))
-    for name, raw in (overrides or {}).items():
-        if name not in _FIELD_KIND:
-            problems.append(f"flags: unknown option {name}")
-        elif raw is not None:
-            merged[name] = _convert(_FIELD_KIND[name], raw, f"flags: {name}", Path.cwd(), problems)
-    merged = {k: v for k, v in merged.items() if v is not None or _FIELD_KIND[k] == "str?"}
+    env = os.environ if env is None else env
+    merged = merge_layers(SCHEMA, path, env, overrides, problems)
     _validate(merged, problems)
     keys = _issuer_keys(merged, problems)
     if problems:
