@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import structlog
 
 from hessra.v1 import issuer_pb2, issuer_pb2_grpc
-from hessra_core.errors import ConfigError
 from hessra_core.keyring import Keyring
 from hessra_core.rpc import (
     DynamicServerCredentials,
@@ -35,13 +33,14 @@ from hessra_core.rpc import (
     serve_until_signalled,
     start_server,
 )
+from hessra_core.service.policy_source import PolicySource, open_policy_source
+from hessra_core.service.snapshot_holder import ServeWhenReady
 from hessra_core.snapshot_file import write_atomic
 from hessra_issuer import metrics
 from hessra_issuer.config import IssuerConfig
 from hessra_issuer.issuing import Issuing
-from hessra_issuer.policy_dir import PolicyDirSource
 from hessra_issuer.servicer import IssuerServicer
-from hessra_issuer.snapshot_holder import ServingState, SnapshotHolder
+from hessra_issuer.snapshot_holder import SnapshotHolder
 
 if TYPE_CHECKING:
     from hessra_core.policy import Snapshot
@@ -89,12 +88,10 @@ class IssuerApp:
         self.keyring = Keyring.load(
             config.signing_key_files, config.verify_key_files, active_key_id=config.active_key_id
         )
-        self.holder = SnapshotHolder(extra_ca)
+        self.holder = SnapshotHolder(extra_ca, log_name="hessra.issuer.snapshot")
         self.running: RunningServer | None = None
         self.metrics_port: int | None = None
-        self._source: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._source: PolicySource | None = None
         self._metrics: metrics.MetricsServer | None = None
 
     @property
@@ -136,44 +133,11 @@ class IssuerApp:
             )
         return listeners
 
-    def _on_state(self, state: ServingState) -> None:
-        metrics.record_snapshot(state.revision, state.digest)
-        running, loop = self.running, self._loop
-        if running is not None and loop is not None and not running.serving:
-            # Sources may call from a thread; health is updated on the server's loop.
-            loop.call_soon_threadsafe(self._track, running.set_serving(True))
-
-    def _track(self, coro: Any) -> None:
-        # Keep a reference: the loop holds tasks only weakly.
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Serve ``snapshot`` now (what the policy sources call)."""
         self.holder.set(snapshot)
 
-    def _policy_source(self) -> Any:
-        cfg = self.config
-        if cfg.policy_dir is not None:
-            return PolicyDirSource(
-                cfg.policy_dir, self.apply_snapshot, interval=cfg.policy_poll_interval
-            )
-        from hessra_core.rpc.subscriber import SnapshotSubscriber
-
-        if not (cfg.sync_ca_file and cfg.sync_cert_file and cfg.sync_key_file and cfg.sync_target):
-            raise ConfigError(["policy.sync_* settings are incomplete"], source="issuer config")
-        credentials = grpc.ssl_channel_credentials(
-            cfg.sync_ca_file.read_bytes(),
-            cfg.sync_key_file.read_bytes(),
-            cfg.sync_cert_file.read_bytes(),
-        )
-        return SnapshotSubscriber(
-            cfg.sync_target, credentials, cfg.snapshot_file, self.apply_snapshot
-        )
-
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         servicer = IssuerServicer(self.holder, Issuing(self.keyring))
         self.running = await start_server(
             listeners=self._listeners(),
@@ -186,12 +150,19 @@ class IssuerApp:
             ],
             health_listen=self.config.health_listen,
         )
-        self.holder.on_change(self._on_state)
+        self.holder.on_change(lambda state: metrics.record_snapshot(state.revision, state.digest))
+        self.holder.on_change(ServeWhenReady(self.running))
         if self.config.metrics_port >= 0:
             base = self.config.metrics_port
             self._metrics = metrics.MetricsServer(base + self.worker_index if base else 0)
             self.metrics_port = self._metrics.port
-        self._source = self._policy_source()
+        self._source = open_policy_source(
+            self.config,
+            self.apply_snapshot,
+            config_source="issuer config",
+            log_name="hessra.issuer.policy_dir",
+            task_name="policy-dir-poll",
+        )
         await self._source.start()
         _log.info(
             "issuer_started",

@@ -1,95 +1,11 @@
-"""The policy snapshot a worker serves, swapped atomically, plus what derives from it.
+"""The policy snapshot a worker serves: the shared holder from ``hessra_core.service``.
 
-Whoever learns of a new snapshot (the policy-dir watcher or the policy-sync
-subscriber) calls :meth:`SnapshotHolder.set`; readers take :attr:`state` once per
-request and use that one consistent value throughout, so a swap mid-request never
-mixes two policies. The TLS credentials fetcher reads :attr:`client_ca_pem` from a
-gRPC core thread: it is a plain attribute replaced in one assignment.
+Kept as the issuer's import path for its servicer, authentication and issuing code;
+see :mod:`hessra_core.service.snapshot_holder` for how the swap works.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import structlog
-from cryptography import x509
-
-from hessra_core.errors import NotReadyError
-
-_log = structlog.get_logger("hessra.issuer.snapshot")
-
-
-@dataclass(frozen=True)
-class ServingState:
-    """One snapshot and the parsed trust anchors of its ``[cacerts]``."""
-
-    snapshot: Any  # hessra_core.policy.Snapshot
-    anchors: tuple[x509.Certificate, ...]
-
-    @property
-    def revision(self) -> str:
-        return str(self.snapshot.revision)
-
-    @property
-    def digest(self) -> str:
-        return str(self.snapshot.digest)
-
-
-def _ca_bytes(snapshot: Any) -> bytes:
-    ca = snapshot.ca_certs
-    return ca.encode("ascii") if isinstance(ca, str) else bytes(ca)
-
-
-class SnapshotHolder:
-    """Holds the current :class:`ServingState`; notifies listeners on every change."""
-
-    def __init__(self, extra_client_ca_pem: bytes = b"") -> None:
-        self._extra_ca = extra_client_ca_pem
-        self._state: ServingState | None = None
-        self.client_ca_pem: bytes = extra_client_ca_pem
-        self._listeners: list[Callable[[ServingState], None]] = []
-
-    @property
-    def state(self) -> ServingState | None:
-        return self._state
-
-    def require(self) -> ServingState:
-        state = self._state
-        if state is None:
-            raise NotReadyError("no policy snapshot loaded yet")
-        return state
-
-    def on_change(self, listener: Callable[[ServingState], None]) -> None:
-        self._listeners.append(listener)
-        if self._state is not None:
-            listener(self._state)
-
-    def set(self, snapshot: Any) -> bool:
-        """Serve ``snapshot`` from now on. Returns False if it is the one already served."""
-        current = self._state
-        if current is not None and current.digest == snapshot.digest:
-            return False
-        ca = _ca_bytes(snapshot)
-        try:
-            anchors = tuple(x509.load_pem_x509_certificates(ca)) if ca.strip() else ()
-        except ValueError:
-            anchors = ()  # validation rejects this; fail closed if it ever slips through
-        state = ServingState(snapshot, anchors)
-        self._state = state
-        # Transport trust is the policy's CAs plus the optional deploy-time CA.
-        self.client_ca_pem = ca + (b"\n" + self._extra_ca if self._extra_ca else b"")
-        _log.info(
-            "snapshot_applied",
-            revision=state.revision,
-            digest=state.digest,
-            previous=current.digest if current else None,
-            trusted_cas=len(anchors),
-        )
-        for listener in self._listeners:
-            listener(state)
-        return True
-
+from hessra_core.service.snapshot_holder import ServingState, SnapshotHolder
 
 __all__ = ["ServingState", "SnapshotHolder"]

@@ -10,13 +10,11 @@ why kubelet probes use the plaintext health-only port (``server.health_listen``)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import grpc
 import structlog
 
 from hessra.v1 import signer_pb2, signer_pb2_grpc
@@ -30,13 +28,14 @@ from hessra_core.rpc import (
     serve_until_signalled,
     start_server,
 )
+from hessra_core.service.policy_source import PolicySource, open_policy_source
+from hessra_core.service.snapshot_holder import ServeWhenReady
 from hessra_core.snapshot_file import write_atomic
 from hessra_signer import metrics
 from hessra_signer.config import SignerConfig
-from hessra_signer.policy_dir import PolicyDirSource
 from hessra_signer.servicer import SignerServicer
 from hessra_signer.signing import Signing
-from hessra_signer.state import ServingState, SnapshotHolder
+from hessra_signer.state import SnapshotHolder
 
 _log = structlog.get_logger("hessra.signer")
 
@@ -59,11 +58,10 @@ class SignerApp:
         self.signing = Signing(
             config.name, load_keypair(config.signing_key_file), config.issuer_keys
         )
-        self.holder = SnapshotHolder(extra_ca)
+        self.holder = SnapshotHolder(extra_ca, log_name="hessra.signer.snapshot")
         self.running: RunningServer | None = None
         self.metrics_port: int | None = None
-        self._source: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._source: PolicySource | None = None
 
     @property
     def port(self) -> int:
@@ -79,38 +77,7 @@ class SignerApp:
         """Decide by ``snapshot`` from now on (what the policy sources call)."""
         self.holder.set(snapshot)
 
-    def _on_state(self, state: ServingState) -> None:
-        metrics.record_snapshot(state.revision, state.digest)
-        running, loop = self.running, self._loop
-        if running is not None and loop is not None and not running.serving:
-            # Sources may call from a thread; health is updated on the server's loop.
-            loop.call_soon_threadsafe(lambda: loop.create_task(running.set_serving(True)))
-
-    def _policy_source(self) -> Any:
-        cfg = self.config
-        if cfg.policy_dir is not None:
-            return PolicyDirSource(
-                cfg.policy_dir, self.apply_snapshot, interval=cfg.policy_poll_interval
-            )
-        from hessra_core.rpc.subscriber import SnapshotSubscriber
-
-        if not (cfg.sync_ca_file and cfg.sync_cert_file and cfg.sync_key_file and cfg.sync_target):
-            raise ConfigError(["policy.sync_* settings are incomplete"], source="signer config")
-        credentials = grpc.ssl_channel_credentials(
-            cfg.sync_ca_file.read_bytes(),
-            cfg.sync_key_file.read_bytes(),
-            cfg.sync_cert_file.read_bytes(),
-        )
-        return SnapshotSubscriber(
-            cfg.sync_target,
-            credentials,
-            cfg.snapshot_file,
-            self.apply_snapshot,
-            name=f"signer:{cfg.name}",
-        )
-
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         cfg = self.config
         mtls = DynamicServerCredentials(
             cfg.cert_file, cfg.key_file, client_ca=lambda: self.holder.client_ca_pem
@@ -127,10 +94,18 @@ class SignerApp:
             interceptors=[ObservabilityInterceptor()],
             health_listen=cfg.health_listen,
         )
-        self.holder.on_change(self._on_state)
+        self.holder.on_change(lambda state: metrics.record_snapshot(state.revision, state.digest))
+        self.holder.on_change(ServeWhenReady(self.running))
         if cfg.metrics_port >= 0:
             self.metrics_port = metrics.start_metrics_server(cfg.metrics_port)
-        self._source = self._policy_source()
+        self._source = open_policy_source(
+            cfg,
+            self.apply_snapshot,
+            config_source="signer config",
+            subscriber_name=f"signer:{cfg.name}",
+            log_name="hessra.signer.policy_dir",
+            task_name="signer-policy-dir-poll",
+        )
         await self._source.start()
         if cfg.port_file is not None:
             info = {
