@@ -13,14 +13,19 @@ workers on one port.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from pathlib import Path
-from typing import Any
 
 from hessra_core.errors import ConfigError
 from hessra_core.keyring import Keyring
 from hessra_core.rpc import configure_logging
+from hessra_core.service.entrypoint import (
+    add_setting_flags,
+    report_error,
+    report_ok,
+    run_service,
+    service_parser,
+    setting_overrides,
+)
 from hessra_issuer.config import IssuerConfig, load_config
 
 # flag -> config field
@@ -47,12 +52,11 @@ _FLAGS: dict[str, str] = {
 }
 
 
+PROG = "hessra-issuer"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hessra-issuer", description="Mint Hessra tokens for mTLS-authenticated callers."
-    )
-    p.add_argument("--config", type=Path, help="TOML config file")
-    p.add_argument("--check", action="store_true", help="validate config and keys, then exit")
+    p = service_parser(PROG, "Mint Hessra tokens for mTLS-authenticated callers.")
     p.add_argument(
         "--signing-key",
         action="append",
@@ -67,20 +71,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="public key still published for verification (repeat)",
     )
-    for flag in _FLAGS:
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None)
+    add_setting_flags(p, _FLAGS)
     return p
 
 
 def config_from_args(argv: list[str] | None = None) -> tuple[IssuerConfig, bool]:
     args = parser().parse_args(argv)
-    overrides: dict[str, Any] = {
-        field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag)
-    }
-    if args.signing_key_files:
-        overrides["signing_key_files"] = args.signing_key_files
-    if args.verify_key_files:
-        overrides["verify_key_files"] = args.verify_key_files
+    overrides = setting_overrides(args, _FLAGS, ("signing_key_files", "verify_key_files"))
     return load_config(args.config, overrides=overrides), bool(args.check)
 
 
@@ -91,11 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             config.signing_key_files, config.verify_key_files, active_key_id=config.active_key_id
         )
     except ConfigError as exc:
-        print(f"hessra-issuer: {exc}", file=sys.stderr)
-        return 2
+        return report_error(PROG, exc)
     if check_only:
-        print(f"hessra-issuer: configuration OK (active key id {keyring.active_key_id})")
-        return 0
+        return report_ok(PROG, f"active key id {keyring.active_key_id}")
     if config.processes > 1:
         from hessra_issuer.supervisor import run_supervisor
 
@@ -109,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.port_file is not None:
             write_port_file(config.port_file, app.port, app.identity_port, [app.info()])
 
-    try:
-        asyncio.run(IssuerApp(config).run(started))
-    except ConfigError as exc:
-        print(f"hessra-issuer: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service(PROG, lambda: IssuerApp(config).run(started))
 
 
 if __name__ == "__main__":

@@ -14,18 +14,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from hessra_core.errors import ConfigError
 from hessra_core.rpc import configure_logging
+from hessra_core.service.entrypoint import (
+    EXIT_OK,
+    report_error,
+    service_parser,
+    shutdown_signals,
+)
 from hessra_policy_sync.config import PolicySyncConfig, load_config
 
 log = structlog.get_logger("hessra.policy_sync")
+
+PROG = "hessra-policy-sync"
 
 # flag -> "section.key"
 _FLAGS: dict[str, str] = {
@@ -49,11 +55,11 @@ _FLAGS: dict[str, str] = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hessra-policy-sync",
-        description="Follow a policy git repository (or directory) and publish snapshots.",
+    p = service_parser(
+        PROG,
+        "Follow a policy git repository (or directory) and publish snapshots.",
+        check=False,
     )
-    p.add_argument("--config", type=Path, help="TOML config file")
     p.add_argument("--grpc-listen", help="host:port for PolicySync (mTLS)")
     p.add_argument("--http-listen", help="host:port for webhooks, /metrics, /healthz, /readyz")
     p.add_argument(
@@ -99,16 +105,13 @@ async def run(config: PolicySyncConfig) -> None:
     from hessra_policy_sync.app import PolicySyncApp
 
     app = PolicySyncApp(config)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await app.start()
-    try:
-        await stop.wait()
-        log.info("shutdown_requested", grace_s=config.server.shutdown_grace)
-    finally:
-        await app.stop()
+    with shutdown_signals() as stop:
+        await app.start()
+        try:
+            await stop.wait()
+            log.info("shutdown_requested", grace_s=config.server.shutdown_grace)
+        finally:
+            await app.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,16 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_logging(args.log_level, service="policy-sync")
     except ValueError as exc:
-        print(f"hessra-policy-sync: {exc}", file=sys.stderr)
-        return 2
+        return report_error(PROG, exc)
     try:
         config = load_config(args.config, overrides=_overrides(args))
     except ConfigError as exc:
-        print(f"hessra-policy-sync: {exc}", file=sys.stderr)
-        return 2
+        return report_error(PROG, exc)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(config))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

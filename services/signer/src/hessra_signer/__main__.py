@@ -13,13 +13,18 @@ exits. Exit codes: 0 ok, 2 bad configuration.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from pathlib import Path
-from typing import Any
 
 from hessra_core.errors import ConfigError
 from hessra_core.rpc import configure_logging
+from hessra_core.service.entrypoint import (
+    add_setting_flags,
+    report_error,
+    report_ok,
+    run_service,
+    service_parser,
+    setting_overrides,
+)
 from hessra_signer.config import SignerConfig, load_config
 
 # flag -> config field
@@ -45,13 +50,11 @@ _FLAGS: dict[str, str] = {
 }
 
 
+PROG = "hessra-signer"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hessra-signer",
-        description="Co-sign multi-party Hessra tokens under this organisation's policy.",
-    )
-    p.add_argument("--config", type=Path, help="TOML config file")
-    p.add_argument("--check", action="store_true", help="validate config and keys, then exit")
+    p = service_parser(PROG, "Co-sign multi-party Hessra tokens under this organisation's policy.")
     p.add_argument(
         "--issuer-public-key",
         action="append",
@@ -66,20 +69,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a file holding a trusted issuer key (repeat)",
     )
-    for flag in _FLAGS:
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None)
+    add_setting_flags(p, _FLAGS)
     return p
 
 
 def config_from_args(argv: list[str] | None = None) -> tuple[SignerConfig, bool]:
     args = parser().parse_args(argv)
-    overrides: dict[str, Any] = {
-        field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag)
-    }
-    if args.issuer_public_keys:
-        overrides["issuer_public_keys"] = args.issuer_public_keys
-    if args.issuer_public_key_files:
-        overrides["issuer_public_key_files"] = args.issuer_public_key_files
+    overrides = setting_overrides(args, _FLAGS, ("issuer_public_keys", "issuer_public_key_files"))
     return load_config(args.config, overrides=overrides), bool(args.check)
 
 
@@ -90,26 +86,14 @@ def main(argv: list[str] | None = None) -> int:
 
         keypair = load_keypair(config.signing_key_file)
     except ConfigError as exc:
-        print(f"hessra-signer: {exc}", file=sys.stderr)
-        return 2
+        return report_error(PROG, exc)
     if check_only:
-        print(
-            f"hessra-signer: configuration OK (signer {config.name}, "
-            f"key {keypair.public_key.to_string()})"
-        )
-        return 0
+        detail = f"signer {config.name}, key {keypair.public_key.to_string()}"
+        return report_ok(PROG, detail)
     configure_logging(config.log_level, service="signer", signer=config.name)
     from hessra_signer.app import SignerApp
 
-    async def run() -> None:
-        await SignerApp(config).run()
-
-    try:
-        asyncio.run(run())
-    except ConfigError as exc:
-        print(f"hessra-signer: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_service(PROG, lambda: SignerApp(config).run())
 
 
 if __name__ == "__main__":

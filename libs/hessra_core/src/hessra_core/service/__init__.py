@@ -8,6 +8,8 @@
   ``ServeWhenReady`` turns health SERVING on the first snapshot.
 - :mod:`~hessra_core.service.policy_source`: ``open_policy_source`` — a polled
   ``policy.dir`` (``PolicyDirSource``) or a policy-sync subscription.
+- :mod:`~hessra_core.service.entrypoint`: ``main()`` scaffolding — ``--config`` and
+  ``--check``, per-field flags, exit codes (0 ok, 2 bad configuration), SIGTERM/SIGINT.
 """
 
 from hessra_core.service.layered_config import Schema, merge_layers
