@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hessra_core.service.layered_config import (
+    POLICY_KEYS,
     Schema,
     check_health_port,
     check_policy_source,
@@ -252,3 +253,30 @@ def test_check_policy_source_wants_the_sync_files(tmp_path: Path) -> None:
         "policy.snapshot_file is required with policy.sync_target",
         f"policy.sync_ca_file: {tmp_path / 'ca.pem'} does not exist or is not readable",
     ]
+
+
+def test_flags_are_the_single_valued_fields_in_schema_order() -> None:
+    assert SCHEMA.flags() == {
+        "listen": "listen",
+        "health_listen": "health_listen",
+        "workers": "workers",
+        "grace": "grace",
+        "cert_file": "cert_file",
+    }
+    assert list(SCHEMA.flags(rename={"cert_file": "cert"}).items())[-1] == ("cert", "cert_file")
+
+
+def test_the_shared_policy_section_reads_from_file_and_env(tmp_path: Path) -> None:
+    schema = Schema("HESSRA_DEMO_", POLICY_KEYS)
+    config_file = tmp_path / "demo.toml"
+    config_file.write_text('[policy]\ndir = "policy"\npoll_interval = 0.5\nsync_target = ""\n')
+    env = {"HESSRA_DEMO_POLICY_SNAPSHOT_FILE": "/var/lib/last.snapshot"}
+    problems: list[str] = []
+    merged = merge_layers(schema, config_file, env, None, problems)
+    assert problems == []
+    assert merged == {
+        "policy_dir": tmp_path / "policy",
+        "policy_poll_interval": 0.5,
+        "sync_target": None,
+        "snapshot_file": Path("/var/lib/last.snapshot"),
+    }

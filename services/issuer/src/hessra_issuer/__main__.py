@@ -26,30 +26,10 @@ from hessra_core.service.entrypoint import (
     service_parser,
     setting_overrides,
 )
-from hessra_issuer.config import IssuerConfig, load_config
+from hessra_issuer.config import SCHEMA, IssuerConfig, load_config
 
-# flag -> config field
-_FLAGS: dict[str, str] = {
-    "listen": "listen",
-    "identity_listen": "identity_listen",
-    "health_listen": "health_listen",
-    "cert_file": "cert_file",
-    "key_file": "key_file",
-    "extra_client_ca_file": "extra_client_ca_file",
-    "processes": "processes",
-    "port_file": "port_file",
-    "metrics_port": "metrics_port",
-    "shutdown_grace": "shutdown_grace",
-    "log_level": "log_level",
-    "active_key_id": "active_key_id",
-    "policy_dir": "policy_dir",
-    "policy_poll_interval": "policy_poll_interval",
-    "sync_target": "sync_target",
-    "sync_ca_file": "sync_ca_file",
-    "sync_cert_file": "sync_cert_file",
-    "sync_key_file": "sync_key_file",
-    "snapshot_file": "snapshot_file",
-}
+# flag dest -> config field: one flag per single-valued setting, named like it
+_FLAGS = SCHEMA.flags()
 
 
 PROG = "hessra-issuer"

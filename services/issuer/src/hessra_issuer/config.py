@@ -53,6 +53,7 @@ from typing import Any
 
 from hessra_core.errors import ConfigError
 from hessra_core.service.layered_config import (
+    POLICY_KEYS,
     Schema,
     check_address,
     check_health_port,
@@ -100,7 +101,7 @@ class IssuerConfig:
         )
 
 
-# (section, key) in the file -> field name and kind.
+# (section, key) in the file -> field name and kind. The order is --help's order.
 _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "listen"): ("listen", "str"),
     ("server", "identity_listen"): ("identity_listen", "str?"),
@@ -116,13 +117,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("keys", "signing_key_files"): ("signing_key_files", "paths"),
     ("keys", "active_key_id"): ("active_key_id", "int"),
     ("keys", "verify_key_files"): ("verify_key_files", "paths"),
-    ("policy", "dir"): ("policy_dir", "path"),
-    ("policy", "poll_interval"): ("policy_poll_interval", "float"),
-    ("policy", "sync_target"): ("sync_target", "str?"),
-    ("policy", "sync_ca_file"): ("sync_ca_file", "path"),
-    ("policy", "sync_cert_file"): ("sync_cert_file", "path"),
-    ("policy", "sync_key_file"): ("sync_key_file", "path"),
-    ("policy", "snapshot_file"): ("snapshot_file", "path"),
+    **POLICY_KEYS,
 }
 SCHEMA = Schema(ENV_PREFIX, _SCHEMA)
 

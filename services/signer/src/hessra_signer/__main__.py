@@ -25,29 +25,11 @@ from hessra_core.service.entrypoint import (
     service_parser,
     setting_overrides,
 )
-from hessra_signer.config import SignerConfig, load_config
+from hessra_signer.config import SCHEMA, SignerConfig, load_config
 
-# flag -> config field
-_FLAGS: dict[str, str] = {
-    "name": "name",
-    "signing_key": "signing_key_file",
-    "listen": "listen",
-    "health_listen": "health_listen",
-    "cert_file": "cert_file",
-    "key_file": "key_file",
-    "extra_client_ca_file": "extra_client_ca_file",
-    "port_file": "port_file",
-    "metrics_port": "metrics_port",
-    "shutdown_grace": "shutdown_grace",
-    "log_level": "log_level",
-    "policy_dir": "policy_dir",
-    "policy_poll_interval": "policy_poll_interval",
-    "sync_target": "sync_target",
-    "sync_ca_file": "sync_ca_file",
-    "sync_cert_file": "sync_cert_file",
-    "sync_key_file": "sync_key_file",
-    "snapshot_file": "snapshot_file",
-}
+# flag dest -> config field: one flag per single-valued setting, named like it but
+# for --signing-key (the file of [signer] key_file)
+_FLAGS = SCHEMA.flags(rename={"signing_key_file": "signing_key"})
 
 
 PROG = "hessra-signer"

@@ -50,6 +50,7 @@ from typing import Any
 from hessra_core.errors import ConfigError, KeyFormatError
 from hessra_core.keys import KeySet, PublicKey
 from hessra_core.service.layered_config import (
+    POLICY_KEYS,
     Schema,
     check_address,
     check_health_port,
@@ -88,8 +89,10 @@ class SignerConfig:
     snapshot_file: Path | None = None
 
 
-# (section, key) in the file -> field name and kind.
+# (section, key) in the file -> field name and kind. The order is --help's order.
 _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
+    ("signer", "name"): ("name", "str"),
+    ("signer", "key_file"): ("signing_key_file", "path"),
     ("server", "listen"): ("listen", "str"),
     ("server", "health_listen"): ("health_listen", "str?"),
     ("server", "cert_file"): ("cert_file", "path"),
@@ -99,17 +102,9 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "metrics_port"): ("metrics_port", "int"),
     ("server", "shutdown_grace"): ("shutdown_grace", "float"),
     ("server", "log_level"): ("log_level", "str"),
-    ("signer", "name"): ("name", "str"),
-    ("signer", "key_file"): ("signing_key_file", "path"),
     ("signer", "issuer_public_keys"): ("issuer_public_keys", "strs"),
     ("signer", "issuer_public_key_files"): ("issuer_public_key_files", "paths"),
-    ("policy", "dir"): ("policy_dir", "path"),
-    ("policy", "poll_interval"): ("policy_poll_interval", "float"),
-    ("policy", "sync_target"): ("sync_target", "str?"),
-    ("policy", "sync_ca_file"): ("sync_ca_file", "path"),
-    ("policy", "sync_cert_file"): ("sync_cert_file", "path"),
-    ("policy", "sync_key_file"): ("sync_key_file", "path"),
-    ("policy", "snapshot_file"): ("snapshot_file", "path"),
+    **POLICY_KEYS,
 }
 # The signer has always called every list "a list of strings".
 SCHEMA = Schema(ENV_PREFIX, _SCHEMA, expected={"paths": "a list of strings"})

@@ -44,6 +44,19 @@ _EXPECTED: dict[str, str] = {
 }
 
 
+# The [policy] section the issuer and the signer share (see check_policy_source).
+POLICY_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("policy", "dir"): ("policy_dir", "path"),
+    ("policy", "poll_interval"): ("policy_poll_interval", "float"),
+    ("policy", "sync_target"): ("sync_target", "str?"),
+    ("policy", "sync_ca_file"): ("sync_ca_file", "path"),
+    ("policy", "sync_cert_file"): ("sync_cert_file", "path"),
+    ("policy", "sync_key_file"): ("sync_key_file", "path"),
+    ("policy", "snapshot_file"): ("snapshot_file", "path"),
+}
+LIST_KINDS = ("paths", "strs")
+
+
 @dataclass(frozen=True)
 class Schema:
     """The settings one service accepts.
@@ -64,6 +77,19 @@ class Schema:
     @property
     def field_kinds(self) -> dict[str, str]:
         return {name: kind for name, kind in self.keys.values()}
+
+    def flags(self, rename: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Command-line flag dest -> field, one per single-valued field, in schema order.
+
+        A flag is named like its field unless ``rename`` (field -> flag) says otherwise;
+        list fields are left out (a service gives those repeatable flags of its own).
+        """
+        names = rename or {}
+        return {
+            names.get(name, name): name
+            for name, kind in self.keys.values()
+            if kind not in LIST_KINDS
+        }
 
     def env_var(self, section: str, key: str) -> str:
         return f"{self.env_prefix}{section}_{key}".upper()
@@ -101,7 +127,7 @@ def convert(
             if not isinstance(raw, str | os.PathLike):
                 raise TypeError(words)
             return (base / Path(raw)) if str(raw) else None
-        if kind in ("paths", "strs"):
+        if kind in LIST_KINDS:
             items = raw.split(",") if isinstance(raw, str) else raw
             if not isinstance(items, list | tuple) or not all(
                 isinstance(i, str | os.PathLike) for i in items
@@ -281,7 +307,9 @@ def check_policy_source(cfg: Mapping[str, Any], problems: list[str]) -> None:
 
 __all__ = [
     "KINDS",
+    "LIST_KINDS",
     "LOG_LEVELS",
+    "POLICY_KEYS",
     "SYNC_FILES",
     "Schema",
     "check_address",
