@@ -22,19 +22,25 @@ from typing import Any
 
 import grpc
 
-from hessra._channel import ChannelPool, TlsFiles, TlsSource, grpc_target
+from hessra._channel import ChannelPool, TlsFiles, TlsSource
 from hessra._client_common import (
     ClientBase,
     ClientConfig,
     IdentityTokenResponse,
     TokenResponse,
-    identity_response,
+    identity_request,
     keys_from_reply,
+    raise_unless_valid,
+    refresh_request,
+    service_chain_request,
+    sign_request,
+    signoffs_to_collect,
     token_request,
     token_response,
+    verify_request,
 )
 from hessra._errors import SignoffCollectionError
-from hessra._status import error_for_reason, error_from_rpc, may_be_certificate_refusal
+from hessra._status import error_from_rpc, may_be_certificate_refusal
 from hessra._tls_probe import probe_client_certificate
 from hessra._verify import KeysLike
 from hessra.v1 import issuer_pb2, issuer_pb2_grpc, signer_pb2, signer_pb2_grpc
@@ -128,10 +134,6 @@ class AsyncHessra(ClientBase):
                 )
             raise error_from_rpc(exc, where=where, refusal=refusal) from None
 
-    @property
-    def _where(self) -> str:
-        return f"issuer {self.config.server}"
-
     # --- keys --------------------------------------------------------------------------
 
     async def setup(self) -> KeySet:
@@ -192,15 +194,14 @@ class AsyncHessra(ClientBase):
     ) -> str:
         """Ask a signer (``endpoint``, or this client's server) for its sign-off. ``signer``
         names it, to pick its CA from a ``signer_ca`` mapping."""
-        target = grpc_target(endpoint) if endpoint else self.config.server
-        tls = self.config.tls if endpoint is None else self.config.signer_tls(signer, endpoint)
+        target, tls = self._signer_endpoint(endpoint, signer)
         return (await self._sign(target, tls, token, resource, operation)).token
 
     async def _sign(
         self, target: str, tls: TlsFiles, token: str, resource: str, operation: str
     ) -> signer_pb2.SignTokenResponse:
         stub = signer_pb2_grpc.SignerStub(self._pool.get(target, tls))
-        request = signer_pb2.SignTokenRequest(token=token, resource=resource, operation=operation)
+        request = sign_request(token, resource, operation)
         reply: signer_pb2.SignTokenResponse = await self._call(
             f"signer {target}", stub.SignToken, request, endpoint=(target, tls)
         )
@@ -212,12 +213,10 @@ class AsyncHessra(ClientBase):
         """Ask each pending signer in turn, with this client's certificate; the token
         carrying every sign-off. A refusal raises ``SignoffCollectionError`` naming the
         signer (its ``cause`` is the typed refusal)."""
-        token = response if isinstance(response, str) else response.token
-        signers = pending if pending is not None else getattr(response, "pending_signoffs", ())
+        token, signers = signoffs_to_collect(response, pending)
         for signoff in signers:
             try:
-                target = grpc_target(signoff.endpoint)
-                tls = self.config.signer_tls(signoff.name, signoff.endpoint)
+                target, tls = self._signoff_endpoint(signoff)
                 token = (await self._sign(target, tls, token, resource, operation)).token
             except HessraError as exc:
                 raise SignoffCollectionError(signoff.name, signoff.endpoint, exc) from exc
@@ -229,14 +228,8 @@ class AsyncHessra(ClientBase):
         self, token: str, subject: str, resource: str, operation: str, *, domain: str | None = None
     ) -> None:
         """Ask the issuer to verify; raises the same typed error a local refusal would."""
-        request = issuer_pb2.VerifyTokenRequest(
-            token=token, subject=subject, resource=resource, operation=operation
-        )
-        if domain is not None:
-            request.domain = domain
-        reply = await self._call(self._where, self._issuer().VerifyToken, request)
-        if not reply.valid:
-            raise error_for_reason(reply.reason, reply.message)
+        request = verify_request(token, subject, resource, operation, domain)
+        raise_unless_valid(await self._call(self._where, self._issuer().VerifyToken, request))
 
     async def verify_service_chain_token_remote(
         self,
@@ -246,14 +239,9 @@ class AsyncHessra(ClientBase):
         operation: str,
         component: str | None = None,
     ) -> None:
-        request = issuer_pb2.VerifyServiceChainTokenRequest(
-            token=token, subject=subject, resource=resource, operation=operation
-        )
-        if component is not None:
-            request.component = component
-        reply = await self._call(self._where, self._issuer().VerifyServiceChainToken, request)
-        if not reply.valid:
-            raise error_for_reason(reply.reason, reply.message)
+        request = service_chain_request(token, subject, resource, operation, component)
+        stub = self._issuer()
+        raise_unless_valid(await self._call(self._where, stub.VerifyServiceChainToken, request))
 
     # --- identity tokens ---------------------------------------------------------------
 
@@ -261,24 +249,16 @@ class AsyncHessra(ClientBase):
         self, identifier: str | None = None, *, ttl: int | None = None
     ) -> IdentityTokenResponse:
         """An identity token for this client's certificate; kept for later calls."""
-        request = issuer_pb2.RequestIdentityTokenRequest()
-        if identifier is not None:
-            request.identifier = identifier
-        if ttl is not None:
-            request.ttl_seconds = ttl
+        request = identity_request(identifier, ttl)
         reply = await self._call(self._where, self._issuer().RequestIdentityToken, request)
-        result = identity_response(reply)
-        self.identity_token = result.token
-        return result
+        return self._keep_identity(reply)
 
     async def refresh_identity_token(
         self, token: str | None = None, *, identifier: str | None = None
     ) -> IdentityTokenResponse:
         """Exchange the (given or kept) identity token for a fresh one."""
         current = token or self.identity_token or ""
-        request = issuer_pb2.RefreshIdentityTokenRequest(current_token=current)
-        if identifier is not None:
-            request.identifier = identifier
+        request = refresh_request(current, identifier)
         stub = self._issuer(identity=True)
         reply = await self._call(
             self._where,
@@ -286,9 +266,7 @@ class AsyncHessra(ClientBase):
             request,
             endpoint=self._issuer_endpoint(identity=True),
         )
-        result = identity_response(reply)
-        self.identity_token = result.token
-        return result
+        return self._keep_identity(reply)
 
     async def request_token_with_identity(
         self,

@@ -26,19 +26,25 @@ from typing import Any, TypeVar
 
 import grpc
 
-from hessra._channel import ChannelPool, TlsFiles, TlsSource, grpc_target
+from hessra._channel import ChannelPool, TlsFiles, TlsSource
 from hessra._client_common import (
     ClientBase,
     ClientConfig,
     IdentityTokenResponse,
     TokenResponse,
-    identity_response,
+    identity_request,
     keys_from_reply,
+    raise_unless_valid,
+    refresh_request,
+    service_chain_request,
+    sign_request,
+    signoffs_to_collect,
     token_request,
     token_response,
+    verify_request,
 )
 from hessra._errors import SignoffCollectionError
-from hessra._status import error_for_reason, error_from_rpc, may_be_certificate_refusal
+from hessra._status import error_from_rpc, may_be_certificate_refusal
 from hessra._tls_probe import probe_client_certificate
 from hessra._verify import KeysLike
 from hessra.v1 import issuer_pb2, issuer_pb2_grpc, signer_pb2, signer_pb2_grpc
@@ -126,10 +132,6 @@ class Hessra(ClientBase):
                 )
             raise error_from_rpc(exc, where=where, refusal=refusal) from None
 
-    @property
-    def _where(self) -> str:
-        return f"issuer {self.config.server}"
-
     # --- keys --------------------------------------------------------------------------
 
     def setup(self) -> KeySet:
@@ -183,15 +185,14 @@ class Hessra(ClientBase):
     ) -> str:
         """Ask a signer (``endpoint``, or this client's server) for its sign-off. ``signer``
         names it, to pick its CA from a ``signer_ca`` mapping."""
-        target = grpc_target(endpoint) if endpoint else self.config.server
-        tls = self.config.tls if endpoint is None else self.config.signer_tls(signer, endpoint)
+        target, tls = self._signer_endpoint(endpoint, signer)
         return self._sign(target, tls, token, resource, operation).token
 
     def _sign(
         self, target: str, tls: TlsFiles, token: str, resource: str, operation: str
     ) -> signer_pb2.SignTokenResponse:
         stub = signer_pb2_grpc.SignerStub(self._pool.get(target, tls))
-        request = signer_pb2.SignTokenRequest(token=token, resource=resource, operation=operation)
+        request = sign_request(token, resource, operation)
         reply: signer_pb2.SignTokenResponse = self._call(
             f"signer {target}", stub.SignToken, request, endpoint=(target, tls)
         )
@@ -203,12 +204,10 @@ class Hessra(ClientBase):
         """Ask each pending signer in turn, with this client's certificate; the token
         carrying every sign-off. A refusal raises ``SignoffCollectionError`` naming the
         signer (its ``cause`` is the typed refusal)."""
-        token = response if isinstance(response, str) else response.token
-        signers = pending if pending is not None else getattr(response, "pending_signoffs", ())
+        token, signers = signoffs_to_collect(response, pending)
         for signoff in signers:
             try:
-                target = grpc_target(signoff.endpoint)
-                tls = self.config.signer_tls(signoff.name, signoff.endpoint)
+                target, tls = self._signoff_endpoint(signoff)
                 token = self._sign(target, tls, token, resource, operation).token
             except HessraError as exc:
                 raise SignoffCollectionError(signoff.name, signoff.endpoint, exc) from exc
@@ -220,14 +219,8 @@ class Hessra(ClientBase):
         self, token: str, subject: str, resource: str, operation: str, *, domain: str | None = None
     ) -> None:
         """Ask the issuer to verify; raises the same typed error a local refusal would."""
-        request = issuer_pb2.VerifyTokenRequest(
-            token=token, subject=subject, resource=resource, operation=operation
-        )
-        if domain is not None:
-            request.domain = domain
-        reply = self._call(self._where, self._issuer().VerifyToken, request)
-        if not reply.valid:
-            raise error_for_reason(reply.reason, reply.message)
+        request = verify_request(token, subject, resource, operation, domain)
+        raise_unless_valid(self._call(self._where, self._issuer().VerifyToken, request))
 
     def verify_service_chain_token_remote(
         self,
@@ -237,14 +230,9 @@ class Hessra(ClientBase):
         operation: str,
         component: str | None = None,
     ) -> None:
-        request = issuer_pb2.VerifyServiceChainTokenRequest(
-            token=token, subject=subject, resource=resource, operation=operation
-        )
-        if component is not None:
-            request.component = component
-        reply = self._call(self._where, self._issuer().VerifyServiceChainToken, request)
-        if not reply.valid:
-            raise error_for_reason(reply.reason, reply.message)
+        request = service_chain_request(token, subject, resource, operation, component)
+        stub = self._issuer()
+        raise_unless_valid(self._call(self._where, stub.VerifyServiceChainToken, request))
 
     # --- identity tokens ---------------------------------------------------------------
 
@@ -252,24 +240,16 @@ class Hessra(ClientBase):
         self, identifier: str | None = None, *, ttl: int | None = None
     ) -> IdentityTokenResponse:
         """An identity token for this client's certificate; kept for later calls."""
-        request = issuer_pb2.RequestIdentityTokenRequest()
-        if identifier is not None:
-            request.identifier = identifier
-        if ttl is not None:
-            request.ttl_seconds = ttl
+        request = identity_request(identifier, ttl)
         reply = self._call(self._where, self._issuer().RequestIdentityToken, request)
-        result = identity_response(reply)
-        self.identity_token = result.token
-        return result
+        return self._keep_identity(reply)
 
     def refresh_identity_token(
         self, token: str | None = None, *, identifier: str | None = None
     ) -> IdentityTokenResponse:
         """Exchange the (given or kept) identity token for a fresh one."""
         current = token or self.identity_token or ""
-        request = issuer_pb2.RefreshIdentityTokenRequest(current_token=current)
-        if identifier is not None:
-            request.identifier = identifier
+        request = refresh_request(current, identifier)
         stub = self._issuer(identity=True)
         reply = self._call(
             self._where,
@@ -277,9 +257,7 @@ class Hessra(ClientBase):
             request,
             endpoint=self._issuer_endpoint(identity=True),
         )
-        result = identity_response(reply)
-        self.identity_token = result.token
-        return result
+        return self._keep_identity(reply)
 
     def request_token_with_identity(
         self,

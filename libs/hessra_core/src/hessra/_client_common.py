@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hessra._channel import TlsFiles, TlsSource, grpc_target
+from hessra._status import error_for_reason
 from hessra._verify import (
     AuthContext,
     ChainLike,
@@ -24,7 +25,7 @@ from hessra._verify import (
     LocalVerifier,
     coerce_keys,
 )
-from hessra.v1 import issuer_pb2
+from hessra.v1 import issuer_pb2, signer_pb2
 from hessra_core import tokens
 from hessra_core.errors import ConfigError, KeyFormatError
 from hessra_core.keys import KeyPair, KeySet, PublicKey
@@ -116,6 +117,64 @@ def token_request(
     if ttl is not None:
         request.ttl_seconds = ttl
     return request
+
+
+def verify_request(
+    token: str, subject: str, resource: str, operation: str, domain: str | None
+) -> issuer_pb2.VerifyTokenRequest:
+    request = issuer_pb2.VerifyTokenRequest(
+        token=token, subject=subject, resource=resource, operation=operation
+    )
+    if domain is not None:
+        request.domain = domain
+    return request
+
+
+def service_chain_request(
+    token: str, subject: str, resource: str, operation: str, component: str | None
+) -> issuer_pb2.VerifyServiceChainTokenRequest:
+    request = issuer_pb2.VerifyServiceChainTokenRequest(
+        token=token, subject=subject, resource=resource, operation=operation
+    )
+    if component is not None:
+        request.component = component
+    return request
+
+
+def raise_unless_valid(reply: Any) -> None:
+    """A remote verification's refusal as the typed error a local one would raise."""
+    if not reply.valid:
+        raise error_for_reason(reply.reason, reply.message)
+
+
+def identity_request(
+    identifier: str | None, ttl: int | None
+) -> issuer_pb2.RequestIdentityTokenRequest:
+    request = issuer_pb2.RequestIdentityTokenRequest()
+    if identifier is not None:
+        request.identifier = identifier
+    if ttl is not None:
+        request.ttl_seconds = ttl
+    return request
+
+
+def refresh_request(current: str, identifier: str | None) -> issuer_pb2.RefreshIdentityTokenRequest:
+    request = issuer_pb2.RefreshIdentityTokenRequest(current_token=current)
+    if identifier is not None:
+        request.identifier = identifier
+    return request
+
+
+def sign_request(token: str, resource: str, operation: str) -> signer_pb2.SignTokenRequest:
+    return signer_pb2.SignTokenRequest(token=token, resource=resource, operation=operation)
+
+
+def signoffs_to_collect(response: Any, pending: Any) -> tuple[str, Any]:
+    """The token to start from and the sign-offs to ask for: ``pending`` if given, else
+    the response's own ``pending_signoffs`` (none for a bare token string)."""
+    token = response if isinstance(response, str) else response.token
+    signers = pending if pending is not None else getattr(response, "pending_signoffs", ())
+    return token, signers
 
 
 def keys_from_reply(reply: issuer_pb2.GetPublicKeysResponse) -> KeySet:
@@ -253,6 +312,26 @@ class ClientBase:
             return self.config.identity_server, TlsFiles(ca=tls.ca, server_name=tls.server_name)
         return self.config.server, self.config.tls
 
+    @property
+    def _where(self) -> str:
+        return f"issuer {self.config.server}"
+
+    def _signer_endpoint(self, endpoint: str | None, signer: str) -> tuple[str, TlsFiles]:
+        """Where ``sign_token`` goes: ``endpoint`` (with ``signer``'s CA), else our server."""
+        target = grpc_target(endpoint) if endpoint else self.config.server
+        tls = self.config.tls if endpoint is None else self.config.signer_tls(signer, endpoint)
+        return target, tls
+
+    def _signoff_endpoint(self, signoff: Any) -> tuple[str, TlsFiles]:
+        """Where a pending sign-off is collected: the signer's endpoint, with its CA."""
+        return grpc_target(signoff.endpoint), self.config.signer_tls(signoff.name, signoff.endpoint)
+
+    def _keep_identity(self, reply: Any) -> IdentityTokenResponse:
+        """The identity token in ``reply``, kept for later calls."""
+        result = identity_response(reply)
+        self.identity_token = result.token
+        return result
+
     def _personal(self) -> KeyPair:
         if self.config.personal_keypair is None:
             raise ConfigError(
@@ -328,8 +407,15 @@ __all__ = [
     "IdentityTokenResponse",
     "PendingSignoff",
     "TokenResponse",
+    "identity_request",
     "identity_response",
     "keys_from_reply",
+    "raise_unless_valid",
+    "refresh_request",
+    "service_chain_request",
+    "sign_request",
+    "signoffs_to_collect",
     "token_request",
     "token_response",
+    "verify_request",
 ]
