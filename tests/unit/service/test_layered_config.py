@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hessra_core.errors import ConfigError
 from hessra_core.service.layered_config import (
     POLICY_KEYS,
     Schema,
+    build_config,
     check_health_port,
     check_policy_source,
     check_runtime,
@@ -280,3 +283,23 @@ def test_the_shared_policy_section_reads_from_file_and_env(tmp_path: Path) -> No
         "sync_target": None,
         "snapshot_file": Path("/var/lib/last.snapshot"),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class _DemoConfig:
+    listen: str
+    keys: tuple[str, ...]
+    grace: float = 5.0
+
+
+def test_build_config_keeps_known_fields_and_adds_extras() -> None:
+    merged = {"listen": "h:1", "grace": 2.0, "key_files": ("a",), "keys": ("ignored",)}
+    config = build_config(_DemoConfig, merged, [], source="demo config", keys=("k",))
+    assert config == _DemoConfig(listen="h:1", keys=("k",), grace=2.0)
+
+
+def test_build_config_raises_every_problem_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config(_DemoConfig, {"listen": "h:1"}, ["one", "two"], source="demo config")
+    assert caught.value.problems == ("one", "two")
+    assert str(caught.value) == "invalid demo config:\n  - one\n  - two"

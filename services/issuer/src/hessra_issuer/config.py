@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from hessra_core.errors import ConfigError
 from hessra_core.service.layered_config import (
     POLICY_KEYS,
     Schema,
+    build_config,
     check_address,
     check_health_port,
     check_policy_source,
@@ -189,10 +190,7 @@ def load_config(
     env = os.environ if env is None else env
     merged = merge_layers(SCHEMA, path, env, overrides, problems)
     _validate(merged, problems)
-    if problems:
-        raise ConfigError(problems, source="issuer config")
-    known = {f.name for f in fields(IssuerConfig)}
-    return IssuerConfig(**{k: v for k, v in merged.items() if k in known})
+    return build_config(IssuerConfig, merged, problems, source="issuer config")
 
 
 __all__ = ["ENV_PREFIX", "IssuerConfig", "load_config"]

@@ -43,15 +43,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hessra_core.errors import ConfigError, KeyFormatError
+from hessra_core.errors import KeyFormatError
 from hessra_core.keys import KeySet, PublicKey
 from hessra_core.service.layered_config import (
     POLICY_KEYS,
     Schema,
+    build_config,
     check_address,
     check_health_port,
     check_policy_source,
@@ -180,14 +181,8 @@ def load_config(
     env = os.environ if env is None else env
     merged = merge_layers(SCHEMA, path, env, overrides, problems)
     _validate(merged, problems)
-    keys = _issuer_keys(merged, problems)
-    if problems:
-        raise ConfigError(problems, source="signer config")
-    assert keys is not None
-    known = {f.name for f in fields(SignerConfig)}
-    return SignerConfig(
-        issuer_keys=keys, **{k: v for k, v in merged.items() if k in known and k != "issuer_keys"}
-    )
+    keys = _issuer_keys(merged, problems)  # None only when there are problems
+    return build_config(SignerConfig, merged, problems, source="signer config", issuer_keys=keys)
 
 
 __all__ = ["ENV_PREFIX", "SignerConfig", "load_config"]

@@ -22,12 +22,17 @@ PEM keys hold no commas, so that is unambiguous).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from hessra_core.errors import ConfigError
+
+C = TypeVar("C")
 
 KINDS = ("str", "str?", "int", "float", "path", "paths", "strs")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -226,6 +231,18 @@ def merge_layers(
     return {k: v for k, v in merged.items() if v is not None or kinds[k] == "str?"}
 
 
+def build_config(
+    cls: type[C], merged: Mapping[str, Any], problems: list[str], *, source: str, **extra: Any
+) -> C:
+    """``cls`` (a config dataclass) from the merged fields it has, plus ``extra``; or, if
+    anything went wrong on the way, one ``ConfigError`` listing every problem."""
+    if problems:
+        raise ConfigError(problems, source=source)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in merged.items() if k in known and k not in extra}
+    return cls(**values, **extra)
+
+
 def unknown_env_vars(env: Iterable[str], prefix: str, known: Iterable[str]) -> list[str]:
     """Variables named ``prefix*`` that are not in ``known``, in ``env``'s order."""
     allowed = set(known)
@@ -312,6 +329,7 @@ __all__ = [
     "POLICY_KEYS",
     "SYNC_FILES",
     "Schema",
+    "build_config",
     "check_address",
     "check_health_port",
     "check_policy_source",
