@@ -45,7 +45,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from hessra_core import errors
-from hessra_core.rpc.peer import peer_label
+from hessra_core.rpc.peer import peer_pem, pem_label
 from hessra_core.rpc.status import (
     REASON_METADATA_KEY,
     reason_for,
@@ -85,6 +85,9 @@ class RequestRecord:
     fields: dict[str, Any] = field(default_factory=dict)
     code_override: str | None = None
     finished: bool = False
+    # The caller's leaf certificate (PEM), read once per call: grpc builds a fresh
+    # auth_context() dict on every access, so servicers take it from here instead.
+    peer_pem: bytes | None = None
 
     def annotate(self, **values: Any) -> None:
         for name, value in values.items():
@@ -206,8 +209,9 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
     def _begin(
         self, method: str, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[RequestRecord, contextvars.Token[RequestRecord | None], float]:
-        record = RequestRecord(method)
-        record.fields["caller"] = peer_label(context)
+        pem = peer_pem(context)
+        record = RequestRecord(method, peer_pem=pem)
+        record.fields["caller"] = pem_label(pem)
         if self._trailing:
             context.set_trailing_metadata(self._trailing)
         return record, _current.set(record), time.perf_counter()

@@ -51,12 +51,21 @@ def peer_certificate_chain(context: _HasAuthContext) -> list[x509.Certificate]:
     return [leaf] if leaf is not None else []
 
 
+def peer_pem(context: _HasAuthContext) -> bytes | None:
+    """The caller's leaf certificate as PEM bytes, or None on a connection without one."""
+    return _first(context.auth_context(), "x509_pem_cert") or None
+
+
 def peer_label(context: _HasAuthContext) -> str:
-    """A short human label for logs: first SAN URI, DNS name or e-mail, else CN, else ``-``.
+    """A short human label for logs: first SAN URI, DNS name or e-mail, else CN, else ``-``."""
+    return pem_label(peer_pem(context))
+
+
+def pem_label(pem: bytes | None) -> str:
+    """:func:`peer_label` for certificate bytes already read from the session.
 
     Called for every RPC by the interceptor, so labels are cached by certificate bytes
     (a connection presents the same certificate on every call)."""
-    pem = _first(context.auth_context(), "x509_pem_cert")
     if not pem:
         return "-"
     label = _LABELS.get(pem)
@@ -93,4 +102,4 @@ def _label_for(pem: bytes) -> str:
     return f"serial:{cert.serial_number}"
 
 
-__all__ = ["peer_certificate", "peer_certificate_chain", "peer_label"]
+__all__ = ["peer_certificate", "peer_certificate_chain", "peer_label", "peer_pem", "pem_label"]
