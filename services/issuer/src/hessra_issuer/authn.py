@@ -19,6 +19,7 @@ Two ways in, decided per request:
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,10 +54,11 @@ class Caller:
 
 @dataclass(frozen=True)
 class _CertEntry:
-    identities: PresentedIdentities
-    not_before: datetime
-    not_after: datetime
-    label: str
+    caller: Caller
+    # Validity as Unix seconds: a float comparison on every hit instead of a timezone-aware
+    # datetime.now() and two datetime comparisons.
+    not_before: float
+    not_after: float
 
 
 class CertificateAuthenticator:
@@ -72,23 +74,26 @@ class CertificateAuthenticator:
             )
         key = (pem, state.digest)
         entry = self._cache.get(key)
-        now = datetime.now(UTC)
         if entry is None:
+            now = datetime.now(UTC)
             cert = x509_identity.load_certificate(pem)
             x509_identity.verify_chain(cert, state.anchors, now)
             identities = x509_identity.identities_from_certificate(cert)
             entry = _CertEntry(
-                identities, cert.not_valid_before_utc, cert.not_valid_after_utc, _label(cert)
+                # Caller is immutable, so one instance serves every request on this cert.
+                Caller(label=_label(cert), identities=identities),
+                cert.not_valid_before_utc.timestamp(),
+                cert.not_valid_after_utc.timestamp(),
             )
             self._cache[key] = entry
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-        elif not entry.not_before <= now <= entry.not_after:
+            return entry.caller
+        if not entry.not_before <= time.time() <= entry.not_after:
             self._cache.pop(key, None)
-            raise AuthenticationError(f"client certificate {entry.label} is expired")
-        else:
-            self._cache.move_to_end(key)
-        return Caller(label=entry.label, identities=entry.identities)
+            raise AuthenticationError(f"client certificate {entry.caller.label} is expired")
+        self._cache.move_to_end(key)
+        return entry.caller
 
 
 def _label(cert: x509.Certificate) -> str:

@@ -30,6 +30,8 @@ from hessra_issuer.authn import Caller
 from hessra_issuer.snapshot_holder import ServingState
 
 _UNAUTHENTICATED_REASONS = frozenset({"unknown_client", "ambiguous_client"})
+# Grants remembered per snapshot: callers x (resource, operation) pairs actually asked for.
+_GRANT_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,17 @@ class IssuedToken:
     key_id: int
     pending_signoffs: tuple[PendingSignoff, ...] = ()
     token_id: str = ""
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """What an allowed decision puts into every token minted for it."""
+
+    subject: str
+    lifetime: int
+    chain: tuple[tokens.ServiceNode, ...]
+    signers: tuple[tokens.SignerRef, ...]
+    pending: tuple[PendingSignoff, ...]
 
 
 def _require(**fields: str) -> None:
@@ -75,6 +88,12 @@ class Issuing:
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+        # A decision is a pure function of (snapshot, caller, resource, operation), and a
+        # busy caller asks for the same few pairs over and over: remember the allowed ones
+        # for the snapshot being served. A new snapshot starts an empty cache; refusals
+        # are never cached, so they are decided (and explained) afresh every time.
+        # The state and its cache are swapped as one value, so a cache never outlives its state.
+        self._grants: tuple[ServingState | None, dict[tuple[Caller, str, str], _Grant]] = (None, {})
 
     def decide(self, caller: Caller, state: ServingState, resource: str, operation: str) -> Any:
         snapshot = state.snapshot
@@ -95,6 +114,29 @@ class Issuing:
             f"`{subject}` may not `{operation}` on `{resource}`: {decision.message}"
         )
 
+    def _grant(self, caller: Caller, state: ServingState, resource: str, operation: str) -> _Grant:
+        cached_for, grants = self._grants
+        if cached_for is not state:
+            grants = {}
+            self._grants = (state, grants)
+        key = (caller, resource, operation)
+        grant = grants.get(key)
+        if grant is not None:
+            return grant
+        decision = self.decide(caller, state, resource, operation)
+        signers = decision.required_signers
+        grant = _Grant(
+            caller.actor or decision.subject,
+            decision.lifetime,
+            tuple(tokens.ServiceNode(n.component, n.public_key) for n in decision.service_chain),
+            tuple(tokens.SignerRef(s.name, s.public_key, s.url) for s in signers),
+            tuple(PendingSignoff(s.name, s.url, s.public_key.to_string()) for s in signers),
+        )
+        if len(grants) >= _GRANT_CACHE_SIZE:
+            grants.pop(next(iter(grants)))  # the oldest entry
+        grants[key] = grant
+        return grant
+
     def request_token(
         self,
         caller: Caller,
@@ -106,35 +148,27 @@ class Issuing:
         ttl: int | None = None,
     ) -> IssuedToken:
         _require(resource=resource, operation=operation)
-        decision = self.decide(caller, state, resource, operation)
-        subject = caller.actor or decision.subject
-        chain = tuple(tokens.ServiceNode(n.component, n.public_key) for n in decision.service_chain)
-        signers = tuple(
-            tokens.SignerRef(s.name, s.public_key, s.url) for s in decision.required_signers
-        )
+        grant = self._grant(caller, state, resource, operation)
+        key_id = self.keyring.active_key_id
         minted = tokens.mint_token(
             self.keyring.active,
-            subject=subject,
+            subject=grant.subject,
             resource=resource,
             operation=operation,
-            ttl=_ttl(ttl, decision.lifetime),
+            ttl=_ttl(ttl, grant.lifetime),
             domain=domain or None,
-            service_chain=chain,
-            signers=signers,
-            key_id=self.keyring.active_key_id,
+            service_chain=grant.chain,
+            signers=grant.signers,
+            key_id=key_id,
             revision=state.revision,
-        )
-        pending = tuple(
-            PendingSignoff(s.name, s.url, s.public_key.to_string())
-            for s in decision.required_signers
         )
         return IssuedToken(
             minted.token,
             minted.expires_at,
-            subject,
+            grant.subject,
             state.revision,
-            self.keyring.active_key_id,
-            pending,
+            key_id,
+            grant.pending,
             token_id(minted.token),
         )
 

@@ -17,7 +17,8 @@ from hessra.v1 import common_pb2, issuer_pb2, issuer_pb2_grpc
 from hessra_core import tokens
 from hessra_core.errors import AuthenticationError, HessraError, InvalidRequestError, TokenError
 from hessra_core.keys import Algorithm
-from hessra_core.rpc import annotate
+from hessra_core.rpc import annotate, current_record
+from hessra_core.rpc.peer import peer_pem
 from hessra_issuer import metrics
 from hessra_issuer.authn import (
     Caller,
@@ -44,9 +45,12 @@ def _timestamp(value: Any) -> Timestamp:
 
 
 def _peer_pem(context: Any) -> bytes | None:
-    for value in context.auth_context().get("x509_pem_cert") or ():
-        return bytes(value)
-    return None
+    # The observability interceptor has already read the certificate for this call; asking
+    # grpc again would rebuild the whole TLS auth context.
+    record = current_record()
+    if record is not None:
+        return record.peer_pem
+    return peer_pem(context)
 
 
 class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
@@ -102,18 +106,18 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
         annotate(
             decision="allow", subject=issued.subject, key_id=issued.key_id, token_id=issued.token_id
         )
-        return issuer_pb2.RequestTokenResponse(
+        response = issuer_pb2.RequestTokenResponse(
             token=issued.token,
-            pending_signoffs=[
-                issuer_pb2.PendingSignoff(name=p.name, endpoint=p.endpoint, public_key=p.public_key)
-                for p in issued.pending_signoffs
-            ],
-            expires_at=_timestamp(issued.expires_at),
             subject=issued.subject,
             policy_revision=issued.revision,
             token_id=issued.token_id,
             key_id=issued.key_id,
         )
+        # Set in place: a Timestamp passed to the constructor is built and then copied.
+        response.expires_at.seconds = int(issued.expires_at.timestamp())
+        for p in issued.pending_signoffs:
+            response.pending_signoffs.add(name=p.name, endpoint=p.endpoint, public_key=p.public_key)
+        return response
 
     async def RequestIdentityToken(
         self, request: issuer_pb2.RequestIdentityTokenRequest, context: Any
