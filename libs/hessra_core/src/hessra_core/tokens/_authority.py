@@ -7,20 +7,21 @@ Hessra's so its verifiers accept our tokens and ours accept theirs.
 
 from __future__ import annotations
 
-AUTHZ_AUTHORITY = """
-right({subject}, {resource}, {operation});
-check if subject($sub), resource($res), operation($op), right($sub, $res, $op);
-check if time($time), $time < {expiration};
-"""
+# The authorization authority block is these three statements, in this order.
+# mint.py adds them as separately parsed terms so each is parsed once per
+# distinct value rather than once per token.
+AUTHZ_RIGHT = "right({subject}, {resource}, {operation})"
+AUTHZ_RIGHT_CHECK = "check if subject($sub), resource($res), operation($op), right($sub, $res, $op)"
+AUTHZ_EXPIRY_CHECK = "check if time($time), $time < {expiration}"
 
 DOMAIN_CHECK = "check if domain({domain});"
 
-CHAIN_NODE_RULE = "node($s, {component}) <- service($s) trusting {node_key};"
+CHAIN_NODE_RULE = "node($s, {component}) <- service($s) trusting {node_key}"
 
-SIGNER_CHECK = "check if namespace({signer}) trusting {signer_key};"
+SIGNER_CHECK = "check if namespace({signer}) trusting {signer_key}"
 
 # Not read by any verifier; lets an operator trace a token to the policy that allowed it.
-POLICY_REVISION = "policy_revision({revision});"
+POLICY_REVISION = "policy_revision({revision})"
 
 ATTESTATION_BLOCK = "service({resource});"
 
