@@ -77,13 +77,15 @@ class CertificateAuthenticator:
         if entry is None:
             now = datetime.now(UTC)
             cert = x509_identity.load_certificate(pem)
-            x509_identity.verify_chain(cert, state.anchors, now)
+            ca = x509_identity.verify_chain(cert, state.anchors, now)
             identities = x509_identity.identities_from_certificate(cert)
             entry = _CertEntry(
                 # Caller is immutable, so one instance serves every request on this cert.
                 Caller(label=_label(cert), identities=identities),
-                cert.not_valid_before_utc.timestamp(),
-                cert.not_valid_after_utc.timestamp(),
+                # The entry is good only while both the leaf and its CA are: a CA that
+                # expires while its snapshot is still served must stop authenticating.
+                max(cert.not_valid_before_utc, ca.not_valid_before_utc).timestamp(),
+                min(cert.not_valid_after_utc, ca.not_valid_after_utc).timestamp(),
             )
             self._cache[key] = entry
             if len(self._cache) > _CACHE_SIZE:
@@ -91,7 +93,9 @@ class CertificateAuthenticator:
             return entry.caller
         if not entry.not_before <= time.time() <= entry.not_after:
             self._cache.pop(key, None)
-            raise AuthenticationError(f"client certificate {entry.caller.label} is expired")
+            raise AuthenticationError(
+                f"client certificate {entry.caller.label} or the CA that issued it is expired"
+            )
         self._cache.move_to_end(key)
         return entry.caller
 
