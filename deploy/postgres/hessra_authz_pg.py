@@ -344,8 +344,14 @@ def parse_service_nodes(text: str, problems: list[str]) -> tuple[tokens.ServiceN
     if not isinstance(data, list):
         problems.append(f"expected a JSON array, got {type(data).__name__}")
         return ()
+    if not data:
+        # An empty chain would require no attestation at all, so a "chain-verified" token
+        # would be any token: refuse it, as the SDK refuses an empty chain file.
+        problems.append("the chain is empty: give at least one node")
+        return ()
     nodes: list[tokens.ServiceNode] = []
     seen: set[str] = set()
+    seen_keys: dict[str, str] = {}
     for i, item in enumerate(data):
         where = f"[{i}]"
         if not isinstance(item, Mapping):
@@ -369,6 +375,11 @@ def parse_service_nodes(text: str, problems: list[str]) -> tuple[tokens.ServiceN
         except KeyFormatError as exc:
             problems.append(f"{where}.public_key: {exc}")
             continue
+        # Attestations are told apart by their signing key: two nodes sharing one key
+        # could stand in for each other.
+        other = seen_keys.setdefault(key.to_string(), component)
+        if other != component:
+            problems.append(f"{where}.public_key: duplicate public_key (also {other!r}'s)")
         try:
             nodes.append(tokens.ServiceNode(component, key))
         except ValueError as exc:

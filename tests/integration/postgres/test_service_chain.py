@@ -161,6 +161,12 @@ BAD_NODES = [
         "duplicate component",
     ),
     ("quote-in-component", [{"component": 'a"b', "public_key": GOOD_KEY}], "forbidden"),
+    ("empty-array", [], "the chain is empty"),
+    (
+        "duplicate-key",
+        [{"component": "a", "public_key": GOOD_KEY}, {"component": "b", "public_key": GOOD_KEY}],
+        "duplicate public_key",
+    ),
 ]
 
 
