@@ -239,6 +239,33 @@ async def test_chain_verification_as_a_component(world: ChainWorld) -> None:
     assert json.loads(got) == [SUBJECT, "payment_processor", "charge", "fraud_detection"]
 
 
+def _by_tenant(method: str, metadata: Any) -> tuple[str, str] | None:
+    # A resolver that lets a metadata value pick the resource, as a multi-tenant server might.
+    return (metadata["x-tenant"], "read") if "x-tenant" in metadata else None
+
+
+async def test_resolver_answers_when_each_key_appears_once(
+    root: KeyPair, mint: Callable[..., str]
+) -> None:
+    interceptor = HessraServerInterceptor(public_keys=root.public_key, resolve=_by_tenant)
+    async with serving(interceptor) as channel:
+        got = await unary(channel, "Get", md(mint(), x_tenant="orders"))
+    assert json.loads(got) == [SUBJECT, "orders", "read", None]
+
+
+async def test_resolver_never_sees_a_repeated_metadata_key(
+    root: KeyPair, mint: Callable[..., str]
+) -> None:
+    # A token for `orders` plus a second x-tenant: the resolver must not get to pick one.
+    interceptor = HessraServerInterceptor(public_keys=root.public_key, resolve=_by_tenant)
+    metadata = (*md(mint(), x_tenant="orders"), ("x-tenant", "billing"))
+    async with serving(interceptor) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await unary(channel, "Get", metadata)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert info.value.details() == "malformed_request: Metadata x-tenant appears more than once"
+
+
 def test_current_auth_outside_a_call() -> None:
     with pytest.raises(LookupError):
         current_auth()

@@ -13,6 +13,8 @@
 Metadata read from each call: ``authorization: Bearer <token>``, ``x-subject``
 and, unless ``methods``/``resolve`` derive them from the method name (the safer
 choice: the server says what a method does), ``x-resource`` and ``x-operation``.
+A ``resolve`` function gets one value per metadata key; a call repeating any key is
+refused rather than resolved from one of its values.
 
 A refused call is aborted before the servicer runs, with UNAUTHENTICATED (no
 token, not a token, missing field) or PERMISSION_DENIED (anything else,
@@ -124,6 +126,11 @@ class HessraServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         if self._methods is not None:
             action = self._methods.get(method)
         elif self._resolve is not None:
+            # The resolver sees one value per key. Picking one of a repeated key's values
+            # would let the resolver and the servicer read different ones: refuse instead.
+            for name, values in metadata.items():
+                if len(values) > 1:
+                    raise MalformedRequestError(f"Metadata {name} appears more than once")
             flat = {k: v[0] for k, v in metadata.items() if v}
             action = self._resolve(method, flat)
         else:
