@@ -100,6 +100,11 @@ class Issuing:
         if caller.identities is not None:
             decision = snapshot.decide(caller.identities, resource, operation)
         else:
+            # The token's owner must still be a client allowed identity tokens in *this*
+            # snapshot: a policy that removes the client or turns its identity tokens off
+            # revokes the tokens already out there, and every delegation made from them
+            # (even a delegate the policy names as a client of its own).
+            self._identity_client(state, caller.base_subject or caller.actor or "")
             actor = caller.actor or ""
             named = snapshot.match_subject(actor) if actor else None
             basis = actor if named is not None else (caller.base_subject or actor)
