@@ -224,6 +224,13 @@ class Issuing:
             raise PermissionDeniedError(
                 f"a delegated identity token (`{presented.actor}`) cannot be refreshed"
             )
+        if len(tokens.inspect_token(current_token, self.keyring.keys).blocks) > 1:
+            # An attenuated token (a just-in-time derivative, or one with any other block
+            # appended) is what travels and may be intercepted: refreshing it would turn a
+            # few seconds of validity into a fresh full-lifetime token.
+            raise PermissionDeniedError(
+                "only an identity token as issued can be refreshed, not one with blocks appended"
+            )
         subject = presented.actor or ""
         if identifier and identifier != subject:
             raise PermissionDeniedError(
