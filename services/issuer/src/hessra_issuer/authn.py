@@ -109,17 +109,21 @@ def bearer_token(metadata: Iterable[tuple[str, Any]] | Mapping[str, Any] | None)
     if metadata is None:
         return None
     items = metadata.items() if isinstance(metadata, Mapping) else metadata
-    for name, value in items:
-        if name.lower() != "authorization":
-            continue
-        text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
-        if text[: len(BEARER_PREFIX)].lower() != BEARER_PREFIX:
-            raise AuthenticationError("authorization metadata must be `Bearer <identity token>`")
-        token = text[len(BEARER_PREFIX) :].strip()
-        if not token:
-            raise AuthenticationError("the Bearer identity token is empty")
-        return token
-    return None
+    values = [value for name, value in items if name.lower() == "authorization"]
+    if not values:
+        return None
+    if len(values) > 1:
+        # Two credentials in one call: whichever we picked, a proxy or the caller may
+        # have meant the other. Refuse, as the SDK middleware does.
+        raise AuthenticationError("authorization metadata appears more than once")
+    value = values[0]
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    if text[: len(BEARER_PREFIX)].lower() != BEARER_PREFIX:
+        raise AuthenticationError("authorization metadata must be `Bearer <identity token>`")
+    token = text[len(BEARER_PREFIX) :].strip()
+    if not token:
+        raise AuthenticationError("the Bearer identity token is empty")
+    return token
 
 
 def authenticate_identity_token(token: str, keys: KeySet) -> Caller:
