@@ -13,7 +13,7 @@ a delegate never holds more than the identity it was delegated from.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ class PendingSignoff:
 
 @dataclass(frozen=True)
 class IssuedToken:
-    token: str
+    token: str = field(repr=False)  # a bearer secret
     expires_at: datetime
     subject: str
     revision: str

@@ -24,7 +24,7 @@ token, and this module only orders the steps and adds the policy decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from hessra_core.x509_identity import PresentedIdentities
 
 @dataclass(frozen=True)
 class SignedToken:
-    token: str
+    token: str = field(repr=False)  # a bearer secret
     subject: str
     pending: tuple[str, ...]
     revision: str
