@@ -110,6 +110,8 @@ async def test_plaintext_grpc_only_when_asked_and_loudly(
     logged = capsys.readouterr()
     assert "INSECURE_PLAINTEXT_GRPC" in logged.out + logged.err
     sub = SnapshotSubscriber(f"127.0.0.1:{app.grpc_port}", None, tmp_path / "plain.bin")
+    logged = capsys.readouterr()
+    assert "INSECURE_PLAINTEXT_SUBSCRIPTION" in logged.out + logged.err
     await sub.start()
     try:
         await eventually(lambda: sub.digest != "")

@@ -69,6 +69,13 @@ class SnapshotSubscriber:
     ) -> None:
         self._target = target
         self._credentials = credentials
+        if credentials is None:
+            # Development only: the snapshot decides who gets tokens, so say it loudly.
+            _log.warning(
+                "INSECURE_PLAINTEXT_SUBSCRIPTION",
+                target=target,
+                note="no TLS: policy-sync is not authenticated and snapshots travel in clear",
+            )
         self._persist_path = Path(persist_path) if persist_path is not None else None
         self._listeners: list[Listener] = [on_snapshot] if on_snapshot is not None else []
         self._name = name
