@@ -10,8 +10,8 @@ import pytest
 
 from hessra_core import pki
 from hessra_core.errors import AuthenticationError
+from hessra_core.service.snapshot_holder import ServingState
 from hessra_issuer.authn import CertificateAuthenticator
-from hessra_issuer.snapshot_holder import ServingState
 
 
 @dataclass(frozen=True)

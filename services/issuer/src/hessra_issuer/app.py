@@ -34,13 +34,12 @@ from hessra_core.rpc import (
     start_server,
 )
 from hessra_core.service.policy_source import PolicySource, open_policy_source
-from hessra_core.service.snapshot_holder import ServeWhenReady
+from hessra_core.service.snapshot_holder import ServeWhenReady, SnapshotHolder
 from hessra_core.snapshot_file import write_atomic
 from hessra_issuer import metrics
 from hessra_issuer.config import IssuerConfig
 from hessra_issuer.issuing import Issuing
 from hessra_issuer.servicer import IssuerServicer
-from hessra_issuer.snapshot_holder import SnapshotHolder
 
 if TYPE_CHECKING:
     from hessra_core.policy import Snapshot

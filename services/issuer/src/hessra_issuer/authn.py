@@ -31,8 +31,8 @@ from cryptography import x509
 from hessra_core import tokens, x509_identity
 from hessra_core.errors import AuthenticationError, TokenError
 from hessra_core.keys import KeySet
+from hessra_core.service.snapshot_holder import ServingState
 from hessra_core.x509_identity import PresentedIdentities
-from hessra_issuer.snapshot_holder import ServingState
 
 BEARER_PREFIX = "bearer "
 _CACHE_SIZE = 1024

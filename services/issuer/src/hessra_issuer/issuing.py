@@ -26,8 +26,8 @@ from hessra_core.errors import (
 )
 from hessra_core.keyring import Keyring
 from hessra_core.policy.model import MAX_TOKEN_LIFETIME
+from hessra_core.service.snapshot_holder import ServingState
 from hessra_issuer.authn import Caller
-from hessra_issuer.snapshot_holder import ServingState
 
 _UNAUTHENTICATED_REASONS = frozenset({"unknown_client", "ambiguous_client"})
 # Grants remembered per snapshot: callers x (resource, operation) pairs actually asked for.

@@ -19,6 +19,7 @@ from hessra_core.errors import AuthenticationError, HessraError, InvalidRequestE
 from hessra_core.keys import Algorithm
 from hessra_core.rpc import annotate, current_record
 from hessra_core.rpc.peer import peer_pem
+from hessra_core.service.snapshot_holder import ServingState, SnapshotHolder
 from hessra_issuer import metrics
 from hessra_issuer.authn import (
     Caller,
@@ -27,7 +28,6 @@ from hessra_issuer.authn import (
     bearer_token,
 )
 from hessra_issuer.issuing import IssuedToken, Issuing
-from hessra_issuer.snapshot_holder import ServingState, SnapshotHolder
 
 # The two identity replies share their fields; one builder serves both.
 _IdentityReply = TypeVar(
