@@ -30,6 +30,7 @@ import aiohttp
 from hessra_core.policy.snapshot import compile_policy_dir
 from hessra_core.rpc import configure_logging
 from hessra_core.rpc.subscriber import SnapshotSubscriber
+from hessra_core.testing import GitRemote
 from hessra_policy_sync.app import PolicySyncApp
 from hessra_policy_sync.config import WebhookConfig
 from hessra_policy_sync.testing import (
@@ -37,7 +38,6 @@ from hessra_policy_sync.testing import (
     ISSUER_URI,
     SECRETS,
     DevPki,
-    GitRemote,
     make_config,
     policy_files,
 )

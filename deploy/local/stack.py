@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from hessra_core import pki
 from hessra_core.keys import KeyPair
-from hessra_core.testing import PolicyRepo, TlsFiles, client_entry, policy_files, write_tls
+from hessra_core.testing import GitRemote, TlsFiles, client_entry, policy_files, write_tls
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -109,8 +109,8 @@ class Stack:
     issuer_public_key: str
     node_public_keys: Mapping[str, str]
     signer_public_keys: Mapping[str, str]
-    ours: PolicyRepo  # our org's policy repository (bare remote + work tree)
-    partner: PolicyRepo
+    ours: GitRemote  # our org's policy repository (bare remote + work tree)
+    partner: GitRemote
     # Held open for the life of the process: another run must not empty this directory.
     lock: IO[bytes] | None = field(default=None, repr=False, compare=False)
 
@@ -336,8 +336,8 @@ def generate(root: Path, ports: Ports) -> Stack:
         public["issuer"],
         {n: public[n] for n in NODES},
         {n: public[n] for n in SIGNERS},
-        PolicyRepo(root / "repos" / "ours"),
-        PolicyRepo(root / "repos" / "partner"),
+        GitRemote(root / "repos" / "ours"),
+        GitRemote(root / "repos" / "partner"),
         lock,
     )
     stack.ours.commit_and_push(

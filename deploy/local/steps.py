@@ -193,7 +193,7 @@ def invalid_policy(w: Walkthrough, state: State) -> str:
 
 
 def revert(w: Walkthrough, state: State) -> str:
-    sha = w.stack.ours.revert_and_push(state.bad_sha)
+    sha = w.stack.ours.revert(state.bad_sha)
     w.say(f"git revert {state.bad_sha[:12]} -> new commit {sha[:12]}, pushed")
     sent = time.monotonic()
     code, _ = w.push_webhook("ours", sha)

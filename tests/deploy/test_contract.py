@@ -40,8 +40,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hessra.v1 import issuer_pb2, issuer_pb2_grpc
 from hessra_core import pki
 from hessra_core.keys import KeyPair
+from hessra_core.testing import GitRemote
 from hessra_core.tokens import verify_token
-from hessra_policy_sync.testing import GitRemote
 
 from .conftest import OVERLAYS, by_kind, render
 

@@ -33,7 +33,7 @@ from hessra import Hessra, HessraError
 from hessra_core import pki
 from hessra_core.keys import KeyPair
 from hessra_core.testing import (
-    PolicyRepo,
+    GitRemote,
     ServiceProcess,
     TlsFiles,
     client_entry,
@@ -63,8 +63,8 @@ class Deployment:
     issuer_key: KeyPair
     node_keys: dict[str, KeyPair]
     signer_keys: dict[str, KeyPair]
-    ours: PolicyRepo
-    partner: PolicyRepo
+    ours: GitRemote
+    partner: GitRemote
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -153,7 +153,7 @@ class Deployment:
 
 
 def _start_policy_sync(
-    dep: Deployment, name: str, repo: PolicyRepo, server: TlsFiles, client_ca: Path
+    dep: Deployment, name: str, repo: GitRemote, server: TlsFiles, client_ca: Path
 ) -> None:
     proc = ServiceProcess(
         name,
@@ -235,8 +235,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         issuer_key,
         node_keys,
         signer_keys,
-        PolicyRepo(root / "ours-repo"),
-        PolicyRepo(root / "partner-repo"),
+        GitRemote(root / "ours-repo"),
+        GitRemote(root / "partner-repo"),
     )
     try:
         # Each organisation's first commit; our multi-party resource follows once the

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from hessra_core.rpc.subscriber import SnapshotSubscriber
+from hessra_core.testing import GitRemote
 from hessra_policy_sync.app import PolicySyncApp
 from hessra_policy_sync.testing import (
     ADMIN_URI,
     ISSUER_URI,
     DevPki,
-    GitRemote,
     PolicySyncClient,
     make_config,
     policy_files,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from hessra_core.errors import SourceError
+from hessra_core.testing import GitRemote
 from hessra_policy_sync.config import GitSourceConfig
 from hessra_policy_sync.git_source import GitSource
-from hessra_policy_sync.testing import GitRemote
 
 
 def test_ssh_key_goes_to_git_ssh_command(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hessra_core import pki
+from hessra_core.testing import GitRemote
 from hessra_policy_sync.config import GitSourceConfig
 from hessra_policy_sync.git_source import GitSource
 from hessra_policy_sync.hub import SnapshotHub
@@ -14,7 +15,7 @@ from hessra_policy_sync.metrics import PolicySyncMetrics
 from hessra_policy_sync.policy_adapter import compile_snapshot
 from hessra_policy_sync.reconcile import Reconciler
 from hessra_policy_sync.status import Step, SyncStatus
-from hessra_policy_sync.testing import GitRemote, policy_files
+from hessra_policy_sync.testing import policy_files
 
 CA = pki.create_ca().cert_pem
 

@@ -24,6 +24,7 @@ import grpc
 
 from hessra._channel import ChannelPool, TlsFiles, TlsSource
 from hessra._client_common import (
+    PROBE_TIMEOUT,
     ClientBase,
     ClientConfig,
     IdentityTokenResponse,
@@ -48,7 +49,6 @@ from hessra_core.errors import HessraError
 from hessra_core.keys import KeyPair, KeySet
 
 MAX_BATCH_CONCURRENCY = 8
-PROBE_TIMEOUT = 3.0  # seconds for the handshake that explains a dropped connection
 
 
 class AsyncHessra(ClientBase):

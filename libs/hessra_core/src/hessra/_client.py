@@ -28,6 +28,7 @@ import grpc
 
 from hessra._channel import ChannelPool, TlsFiles, TlsSource
 from hessra._client_common import (
+    PROBE_TIMEOUT,
     ClientBase,
     ClientConfig,
     IdentityTokenResponse,
@@ -53,7 +54,6 @@ from hessra_core.keys import KeyPair, KeySet
 
 T = TypeVar("T")
 MAX_BATCH_WORKERS = 8
-PROBE_TIMEOUT = 3.0  # seconds for the handshake that explains a dropped connection
 
 
 class Hessra(ClientBase):

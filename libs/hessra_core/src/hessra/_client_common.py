@@ -31,6 +31,7 @@ from hessra_core.errors import ConfigError, KeyFormatError
 from hessra_core.keys import KeyPair, KeySet, PublicKey
 
 DEFAULT_TIMEOUT = 10.0
+PROBE_TIMEOUT = 3.0  # seconds for the handshake that explains a dropped connection
 BEARER = "authorization"
 
 ENV_VARS = {

@@ -1,6 +1,6 @@
 """Helpers for end-to-end tests and the local demo: real processes, git repos, TLS files.
 
-Nothing here fakes a component. :class:`PolicyRepo` drives the ``git`` CLI against
+Nothing here fakes a component. :class:`GitRemote` drives the ``git`` CLI against
 a bare repository served as a ``file://`` remote; :class:`ServiceProcess` runs one of
 our console scripts as an OS process with its log in a file, waits on its port file,
 its log or gRPC health (never on a fixed sleep), and always stops it;
@@ -31,6 +31,7 @@ T = TypeVar("T")
 _GIT = [
     "-c", "user.name=Policy Author", "-c", "user.email=author@example.com",
     "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main",
+    "-c", "advice.detachedHead=false",
 ]  # fmt: skip
 
 
@@ -93,17 +94,18 @@ def client_entry(value: str, grants: Mapping[str, Sequence[str]], **extra: Any) 
     }
 
 
-class PolicyRepo:
-    """A bare repository (the remote, ``url``) and a work tree the test commits from."""
+class GitRemote:
+    """A bare repository (the remote, ``url``) and a work tree that commits and pushes to it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, branch: str = "main") -> None:
         self.root = Path(root)
         self.bare = self.root / "remote.git"
         self.work = self.root / "work"
+        self.branch = branch
         self.root.mkdir(parents=True, exist_ok=True)
-        self._git(self.root, "init", "--quiet", "--bare", "-b", "main", str(self.bare))
-        self._git(self.root, "init", "--quiet", "-b", "main", str(self.work))
-        self._git(self.work, "remote", "add", "origin", str(self.bare))
+        self._git(self.root, "init", "--quiet", "--bare", "-b", branch, str(self.bare))
+        self._git(self.root, "init", "--quiet", "-b", branch, str(self.work))
+        self.run("remote", "add", "origin", str(self.bare))
 
     @property
     def url(self) -> str:
@@ -118,25 +120,60 @@ class PolicyRepo:
             text=True,
             check=False,
             timeout=60,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd)},
+            # No user or system git config: the same behaviour on every machine.
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "HOME": str(cwd),
+            },
         )
         if done.returncode != 0:
             raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
-    def commit_and_push(self, message: str, files: Mapping[str, str]) -> str:
-        for name, content in files.items():
-            (self.work / name).write_text(content, encoding="utf-8")
-        self._git(self.work, "add", "--all")
-        self._git(self.work, "commit", "--quiet", "--allow-empty", "-m", message)
-        self._git(self.work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
-        return self._git(self.work, "rev-parse", "HEAD")
+    def run(self, *args: str) -> str:
+        return self._git(self.work, *args)
 
-    def revert_and_push(self, sha: str) -> str:
+    def write(self, files: Mapping[str, str | None]) -> None:
+        """Write (or, for ``None``, delete) files in the work tree."""
+        for name, content in files.items():
+            path = self.work / name
+            if content is None:
+                path.unlink(missing_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+
+    def commit(self, message: str, files: Mapping[str, str | None] | None = None) -> str:
+        if files:
+            self.write(files)
+        self.run("add", "--all")
+        self.run("commit", "--quiet", "--allow-empty", "-m", message)
+        return self.head()
+
+    def head(self) -> str:
+        return self.run("rev-parse", "HEAD")
+
+    def push(self, branch: str | None = None, *, force: bool = False) -> None:
+        branch = branch or self.branch
+        args = ["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"]
+        if force:
+            args.insert(1, "--force")
+        self.run(*args)
+
+    def commit_and_push(self, message: str, files: Mapping[str, str | None]) -> str:
+        sha = self.commit(message, files)
+        self.push()
+        return sha
+
+    def revert(self, sha: str) -> str:
         """Undo ``sha`` with a new commit (``git revert``), push it, return the new head."""
-        self._git(self.work, "revert", "--no-edit", sha)
-        self._git(self.work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
-        return self._git(self.work, "rev-parse", "HEAD")
+        self.run("revert", "--no-edit", sha)
+        self.push()
+        return self.head()
+
+    def switch(self, branch: str, *, create: bool = False) -> None:
+        self.run("checkout", "--quiet", *(["-b"] if create else []), branch)
 
 
 def console_script(name: str) -> Path:
@@ -243,7 +280,7 @@ def wait_for_health(
 
 
 __all__ = [
-    "PolicyRepo",
+    "GitRemote",
     "ServiceProcess",
     "TlsFiles",
     "client_entry",

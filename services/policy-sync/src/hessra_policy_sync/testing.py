@@ -1,14 +1,13 @@
 """Real-git and real-mTLS helpers for policy-sync's tests and benchmarks.
 
-Nothing here is a fake: ``GitRemote`` drives the ``git`` CLI against a bare
-repository served as a ``file://`` remote, and ``DevPki`` writes a development CA
-with server and client certificates from ``hessra_core.pki``.
+Nothing here is a fake: ``GitRemote`` (from :mod:`hessra_core.testing`) drives the
+``git`` CLI against a bare repository served as a ``file://`` remote, and ``DevPki``
+writes a development CA with server and client certificates from ``hessra_core.pki``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,94 +25,6 @@ from hessra_policy_sync.config import (
     WebhookConfig,
     WebhookSecrets,
 )
-
-_GIT_CONFIG = [
-    "-c",
-    "user.name=Policy Author",
-    "-c",
-    "user.email=author@example.com",
-    "-c",
-    "commit.gpgsign=false",
-    "-c",
-    "init.defaultBranch=main",
-    "-c",
-    "advice.detachedHead=false",
-]
-
-
-class GitRemote:
-    """A bare repository (the remote) and a working clone that commits and pushes to it."""
-
-    def __init__(self, root: Path, branch: str = "main") -> None:
-        self.root = Path(root)
-        self.bare = self.root / "remote.git"
-        self.work = self.root / "work"
-        self.branch = branch
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._git(self.root, "init", "--quiet", "--bare", "-b", branch, str(self.bare))
-        self._git(self.root, "init", "--quiet", "-b", branch, str(self.work))
-        self.run("remote", "add", "origin", str(self.bare))
-
-    @property
-    def url(self) -> str:
-        return self.bare.resolve().as_uri()
-
-    @staticmethod
-    def _git(cwd: Path, *args: str) -> str:
-        done = subprocess.run(
-            ["git", *_GIT_CONFIG, *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/"},
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-        return done.stdout.strip()
-
-    def run(self, *args: str) -> str:
-        return self._git(self.work, *args)
-
-    def write(self, files: Mapping[str, str | None]) -> None:
-        """Write (or, for ``None``, delete) files in the work tree."""
-        for name, content in files.items():
-            path = self.work / name
-            if content is None:
-                path.unlink(missing_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-
-    def commit(self, message: str, files: Mapping[str, str | None] | None = None) -> str:
-        if files:
-            self.write(files)
-        self.run("add", "--all")
-        self.run("commit", "--quiet", "--allow-empty", "-m", message)
-        return self.head()
-
-    def head(self) -> str:
-        return self.run("rev-parse", "HEAD")
-
-    def push(self, branch: str | None = None, *, force: bool = False) -> None:
-        branch = branch or self.branch
-        args = ["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"]
-        if force:
-            args.insert(1, "--force")
-        self.run(*args)
-
-    def commit_and_push(self, message: str, files: Mapping[str, str | None]) -> str:
-        sha = self.commit(message, files)
-        self.push()
-        return sha
-
-    def revert(self, sha: str) -> str:
-        self.run("revert", "--no-edit", sha)
-        self.push()
-        return self.head()
-
-    def switch(self, branch: str, *, create: bool = False) -> None:
-        self.run("checkout", "--quiet", *(["-b"] if create else []), branch)
 
 
 def policy_files(
@@ -276,7 +187,6 @@ __all__ = [
     "SECRETS",
     "ClientCert",
     "DevPki",
-    "GitRemote",
     "PolicySyncClient",
     "conditions",
     "eventually",
