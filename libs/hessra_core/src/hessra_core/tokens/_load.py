@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hessra_core.errors import MalformedTokenError, UnknownKeyIdError
-from hessra_core.keys import KeySet, PublicKey
+from hessra_core.keys import KeyPair, KeySet, PublicKey
 from hessra_core.tokens._biscuit import biscuit
-from hessra_core.tokens._errors import parse_failure, parse_unverified
+from hessra_core.tokens._errors import append_failure, parse_failure, parse_unverified
 
 MAX_TOKEN_CHARS = 64 * 1024
 """Hessra tokens are well under 4 KiB; anything this big is refused unparsed."""
@@ -129,6 +129,27 @@ def load_token(token: object, keys: Keys) -> LoadedToken:
     return loaded
 
 
+def append_third_party(
+    loaded: LoadedToken, keypair: KeyPair, source: str, params: dict[str, Any]
+) -> str:
+    """``loaded`` plus a third-party block of ``source`` signed by ``keypair``, as base64.
+
+    Service-chain attestations and multi-party sign-offs are both such blocks; the
+    block's external key is what verifiers read to know who signed it.
+    """
+    try:
+        request = loaded.biscuit.third_party_request()
+        block = request.create_block(
+            keypair.to_biscuit().private_key, biscuit.BlockBuilder(source, params)
+        )
+        appended = loaded.biscuit.append_third_party(keypair.public_key.to_biscuit(), block)
+        return str(appended.to_base64())
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise append_failure(exc) from exc
+
+
 def load_unverified(token: object) -> Any:
     """Parse without checking signatures, for inspection only."""
     return parse_unverified(_check_shape(token))
@@ -138,6 +159,7 @@ __all__ = [
     "MAX_TOKEN_CHARS",
     "Keys",
     "LoadedToken",
+    "append_third_party",
     "configure_token_cache",
     "load_token",
     "load_unverified",

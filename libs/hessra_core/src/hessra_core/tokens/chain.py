@@ -22,9 +22,8 @@ from hessra_core.errors import (
 from hessra_core.keys import KeyPair
 from hessra_core.tokens import _authority as src
 from hessra_core.tokens._authorize import RIGHT_POLICY, authorize, fact, node_checks, require_str
-from hessra_core.tokens._biscuit import biscuit
-from hessra_core.tokens._errors import Context, append_failure
-from hessra_core.tokens._load import Keys, LoadedToken, load_token
+from hessra_core.tokens._errors import Context
+from hessra_core.tokens._load import Keys, LoadedToken, append_third_party, load_token
 from hessra_core.tokens._source import is_attestation
 from hessra_core.tokens.limits import DEFAULT_LIMITS, RunLimits
 from hessra_core.tokens.model import ServiceNode, VerifiedToken, to_unix
@@ -36,18 +35,7 @@ def attest_service_chain_token(
     """Append this node's attestation. The token's signatures are checked first."""
     require_str(("resource", resource))
     loaded = load_token(token, root_keys)
-    try:
-        request = loaded.biscuit.third_party_request()
-        block = request.create_block(
-            keypair.to_biscuit().private_key,
-            biscuit.BlockBuilder(src.ATTESTATION_BLOCK, {"resource": resource}),
-        )
-        attested = loaded.biscuit.append_third_party(keypair.public_key.to_biscuit(), block)
-        return str(attested.to_base64())
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        raise append_failure(exc) from exc
+    return append_third_party(loaded, keypair, src.ATTESTATION_BLOCK, {"resource": resource})
 
 
 def attesters(loaded: LoadedToken) -> tuple[str, ...]:

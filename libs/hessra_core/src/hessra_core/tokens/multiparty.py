@@ -28,8 +28,8 @@ from hessra_core.tokens._authorize import (
     world,
 )
 from hessra_core.tokens._biscuit import biscuit
-from hessra_core.tokens._errors import Context, append_failure
-from hessra_core.tokens._load import Keys, LoadedToken, load_token
+from hessra_core.tokens._errors import Context
+from hessra_core.tokens._load import Keys, LoadedToken, append_third_party, load_token
 from hessra_core.tokens._source import (
     DOMAIN_CHECK,
     Requirement,
@@ -206,18 +206,7 @@ def add_signoff(
         )
     if signer_name in signed:
         return token.strip()
-    try:
-        request = loaded.biscuit.third_party_request()
-        block = request.create_block(
-            keypair.to_biscuit().private_key,
-            biscuit.BlockBuilder(src.SIGNOFF_BLOCK, {"signer": signer_name}),
-        )
-        signed_token = loaded.biscuit.append_third_party(keypair.public_key.to_biscuit(), block)
-        return str(signed_token.to_base64())
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        raise append_failure(exc) from exc
+    return append_third_party(loaded, keypair, src.SIGNOFF_BLOCK, {"signer": signer_name})
 
 
 __all__ = ["SignoffRequest", "add_signoff", "check_signoff_request", "pending_signoffs"]
