@@ -176,7 +176,7 @@ class PublicKey:
 class KeyPair:
     """A private key with its public half. Only ``private_pem()`` reveals the secret."""
 
-    __slots__ = ("_biscuit", "_private", "public_key")
+    __slots__ = ("_biscuit", "_biscuit_private", "_private", "public_key")
 
     def __init__(self, private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> None:
         self._private = private
@@ -193,6 +193,7 @@ class KeyPair:
             raw, self.public_key.algorithm.to_biscuit()
         )
         self._biscuit = biscuit_auth.KeyPair.from_private_key(biscuit_private)
+        self._biscuit_private = biscuit_private
 
     @classmethod
     def generate(cls, algorithm: Algorithm = Algorithm.ED25519) -> KeyPair:
@@ -261,6 +262,11 @@ class KeyPair:
     def to_biscuit(self) -> Any:
         """The biscuit_auth.KeyPair used for signing (its repr shows the secret: never log it)."""
         return self._biscuit
+
+    def biscuit_private_key(self) -> Any:
+        """The biscuit_auth.PrivateKey that signs tokens, kept rather than copied out of the
+        KeyPair on every mint (never log it)."""
+        return self._biscuit_private
 
     def __repr__(self) -> str:
         return f"KeyPair(public_key={self.public_key.to_string()!r})"

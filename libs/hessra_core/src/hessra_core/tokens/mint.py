@@ -23,6 +23,12 @@ from hessra_core.tokens.model import (
 )
 
 
+def _refuse_names(**values: object) -> None:
+    for name, value in values.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string")
+
+
 def _check_names(chain: Sequence[ServiceNode], signers: Sequence[SignerRef]) -> None:
     for kind, names in (
         ("service chain component", [n.component for n in chain]),
@@ -98,14 +104,23 @@ def mint_token(
     order); ``signers`` adds one required sign-off each. ``key_id`` defaults to
     the signing key's id so verifiers holding several keys can pick the right one.
     """
-    for name, value in (("subject", subject), ("resource", resource), ("operation", operation)):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string")
+    # The checks run on every token an issuer mints, so the common case is one expression
+    # and the explanations are built only when it fails.
+    if not (
+        isinstance(subject, str)
+        and subject
+        and isinstance(resource, str)
+        and resource
+        and isinstance(operation, str)
+        and operation
+    ):
+        _refuse_names(subject=subject, resource=resource, operation=operation)
     if domain is not None and (not isinstance(domain, str) or not domain):
         raise ValueError("domain must be a non-empty string or None")
     check_ttl(ttl, maximum=MAX_TTL)
     check_key_id(key_id)
-    _check_names(service_chain, signers)
+    if service_chain or signers:
+        _check_names(service_chain, signers)
     expiration = to_unix(now) + ttl
 
     builder = biscuit.BiscuitBuilder()
@@ -121,7 +136,7 @@ def mint_token(
     if revision is not None:
         builder.add_fact(_revision(revision))
     builder.set_root_key_id(keypair.public_key.key_id if key_id is None else key_id)
-    token = builder.build(keypair.to_biscuit().private_key).to_base64()
+    token = builder.build(keypair.biscuit_private_key()).to_base64()
     return MintedToken(token, from_unix(expiration), subject, resource, operation)
 
 
