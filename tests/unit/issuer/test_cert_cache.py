@@ -16,9 +16,10 @@ from hessra_issuer.authn import CertificateAuthenticator
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """Only what the authenticator reads from a snapshot: its digest."""
+    """What a serving state copies from a snapshot: its digest and revision."""
 
     digest: str
+    revision: str = "test"
 
 
 def _state(ca: pki.IssuedCert, digest: str = "sha256:aa") -> ServingState:

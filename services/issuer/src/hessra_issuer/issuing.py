@@ -152,7 +152,8 @@ class Issuing:
         domain: str | None = None,
         ttl: int | None = None,
     ) -> IssuedToken:
-        _require(resource=resource, operation=operation)
+        if not (resource and operation):
+            _require(resource=resource, operation=operation)
         grant = self._grant(caller, state, resource, operation)
         key_id = self.keyring.active_key_id
         minted = tokens.mint_token(

@@ -6,7 +6,8 @@ scales by processes, and per-process endpoints keep every counter exact without
 prometheus_client's multiprocess mode (which cannot export Info metrics and needs a
 shared scratch directory). Scrape every worker port and sum in PromQL. gRPC call
 counts and latency come from ``hessra_core.rpc.interceptors`` and are served on the
-same endpoint.
+same endpoint; ``hessra_grpc_request_duration_seconds{method=".../RequestToken"}`` is
+the minting latency.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import Counter, Gauge, Info, start_http_server
 
 MINTED = Counter(
     "hessra_issuer_tokens_minted",
@@ -25,11 +26,6 @@ DENIED = Counter(
     "hessra_issuer_tokens_denied",
     "Token requests refused, by reason (permission_denied, unauthenticated, no_snapshot, ...).",
     ["reason"],
-)
-MINT_LATENCY = Histogram(
-    "hessra_issuer_mint_duration_seconds",
-    "Time to authenticate, decide and mint one token inside the servicer.",
-    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
 )
 SNAPSHOT = Info("hessra_issuer_snapshot", "The policy snapshot this worker serves.")
 SNAPSHOT_LOADED = Gauge(
@@ -72,7 +68,6 @@ class MetricsServer:
 __all__ = [
     "DENIED",
     "MINTED",
-    "MINT_LATENCY",
     "READY",
     "SNAPSHOT",
     "SNAPSHOT_LOADED",

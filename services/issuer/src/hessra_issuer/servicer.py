@@ -8,7 +8,6 @@ Authentication is described in :mod:`hessra_issuer.authn`.
 
 from __future__ import annotations
 
-import time
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -84,7 +83,6 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
     async def RequestToken(
         self, request: issuer_pb2.RequestTokenRequest, context: Any
     ) -> issuer_pb2.RequestTokenResponse:
-        started = time.perf_counter()
         annotate(resource=request.resource, operation=request.operation)
         try:
             state = self._holder.require()
@@ -102,7 +100,6 @@ class IssuerServicer(issuer_pb2_grpc.IssuerServicer):
             metrics.denied(exc.reason).inc()
             raise
         metrics.minted("authorization", request.resource).inc()
-        metrics.MINT_LATENCY.observe(time.perf_counter() - started)
         annotate(
             decision="allow", subject=issued.subject, key_id=issued.key_id, token_id=issued.token_id
         )

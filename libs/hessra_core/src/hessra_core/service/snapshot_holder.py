@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -34,14 +34,13 @@ class ServingState:
 
     snapshot: Any  # hessra_core.policy.Snapshot
     anchors: tuple[x509.Certificate, ...]
+    # Read on every request (log line, token fact, cache keys): copied once here.
+    revision: str = field(init=False)
+    digest: str = field(init=False)
 
-    @property
-    def revision(self) -> str:
-        return str(self.snapshot.revision)
-
-    @property
-    def digest(self) -> str:
-        return str(self.snapshot.digest)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "revision", str(self.snapshot.revision))
+        object.__setattr__(self, "digest", str(self.snapshot.digest))
 
 
 def _ca_bytes(snapshot: Any) -> bytes:
