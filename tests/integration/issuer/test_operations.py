@@ -75,7 +75,10 @@ async def test_metrics_endpoint_counts_mints_denials_and_names_the_snapshot(
     assert 'hessra_issuer_tokens_minted_total{kind="authorization",resource="orders"}' in text
     assert 'hessra_issuer_tokens_denied_total{reason="permission_denied"}' in text
     assert f'digest="{digest}"' in text
-    assert "hessra_issuer_mint_duration_seconds_bucket" in text
+    assert (
+        'hessra_grpc_request_duration_seconds_count{method="/hessra.v1.Issuer/RequestToken"}'
+        in text
+    )
     assert 'hessra_grpc_requests_total{code="OK",method="/hessra.v1.Issuer/RequestToken"}' in text
 
 
