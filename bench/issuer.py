@@ -7,7 +7,11 @@ go and on the same machine:
   mTLS credentials, the observability interceptor writing its log line) with an
   ``Issuer`` servicer whose RequestToken returns a canned response: the baseline;
 - ``mint``: the real ``IssuerApp`` (certificate check, policy decision, Biscuit
-  minting with an Ed25519 key).
+  minting with an Ed25519 key);
+- ``floor`` (with ``--floor``): the echo stack again, but RequestToken builds the
+  same token with bare ``biscuit_auth`` calls and nothing else (no authentication,
+  no decision). floor/echo is the most any issuer on this stack could reach; the
+  gap between it and mint/echo is what the issuer itself adds.
 
 The load generator is a separate process (grpc.aio, many connections, a fixed
 number of calls in flight). Printed per run: peak throughput (closed loop), server
@@ -109,7 +113,45 @@ def _quiet_logs() -> None:
     configure_logging("info", json=True)
 
 
-async def _serve_echo(config: Any, ready: Any, ca: bytes) -> None:
+def _floor_servicer(key_file: Path) -> Any:
+    """RequestToken = the raw biscuit_auth calls for a Hessra token with a fixed subject."""
+    import biscuit_auth
+
+    from hessra.v1 import issuer_pb2, issuer_pb2_grpc
+    from hessra_core.keys import KeyPair
+    from hessra_core.tokens import _authority as src
+
+    private = KeyPair.load(key_file).biscuit_private_key()
+    subject = "uri:urn:bench:gateway"
+    right_check = biscuit_auth.Check(src.AUTHZ_RIGHT_CHECK)
+    revision = biscuit_auth.Fact(src.POLICY_REVISION, {"revision": "dir:/bench"})
+
+    class Floor(issuer_pb2_grpc.IssuerServicer):
+        async def RequestToken(self, request: Any, context: Any) -> Any:
+            builder = biscuit_auth.BiscuitBuilder()
+            builder.add_fact(
+                biscuit_auth.Fact(
+                    src.AUTHZ_RIGHT,
+                    {
+                        "subject": subject,
+                        "resource": request.resource,
+                        "operation": request.operation,
+                    },
+                )
+            )
+            builder.add_check(right_check)
+            expiry = {"expiration": int(time.time()) + 300}
+            builder.add_check(biscuit_auth.Check(src.AUTHZ_EXPIRY_CHECK, expiry))
+            builder.add_fact(revision)
+            token = builder.build(private).to_base64()
+            return issuer_pb2.RequestTokenResponse(
+                token=token, subject=subject, policy_revision="dir:/bench"
+            )
+
+    return Floor()
+
+
+async def _serve_echo(config: Any, ready: Any, ca: bytes, signing_key: Path | None) -> None:
     from hessra.v1 import issuer_pb2, issuer_pb2_grpc
     from hessra_core.rpc import (
         DynamicServerCredentials,
@@ -128,10 +170,11 @@ async def _serve_echo(config: Any, ready: Any, ca: bytes) -> None:
         async def RequestToken(self, request: Any, context: Any) -> Any:
             return canned
 
+    servicer = Echo() if signing_key is None else _floor_servicer(signing_key)
     creds = DynamicServerCredentials(config.cert_file, config.key_file, client_ca=lambda: ca)
     running = await start_server(
         listeners=[Listener(config.listen, creds.server_credentials())],
-        services=[(issuer_pb2_grpc.add_IssuerServicer_to_server, Echo())],
+        services=[(issuer_pb2_grpc.add_IssuerServicer_to_server, servicer)],
         service_names=[ISSUER_SERVICE],
         interceptors=[
             ObservabilityInterceptor(trailing_metadata=[(WORKER_PID_METADATA, str(os.getpid()))])
@@ -163,8 +206,9 @@ class EchoConfig:
 
 def worker(kind: str, config: Any, ready: Any) -> None:
     _quiet_logs()
-    if kind == "echo":
-        asyncio.run(_serve_echo(config, ready, Path(config.root_ca).read_bytes()))
+    if kind in ("echo", "floor"):
+        key = Path(config.root_ca).parent / "signing.pem" if kind == "floor" else None
+        asyncio.run(_serve_echo(config, ready, Path(config.root_ca).read_bytes(), key))
     else:
         asyncio.run(_serve_mint(config, ready))
 
@@ -273,7 +317,7 @@ def run_case(kind: str, workers: int, material: Material, seconds: float) -> dic
     ctx = multiprocessing.get_context("spawn")
     port = free_port()
     config: Any
-    if kind == "echo":
+    if kind in ("echo", "floor"):
         (material.root / "ca.pem").write_bytes(material.ca_pem)
         config = EchoConfig(
             material.root / "server.crt",
@@ -315,6 +359,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="closed-loop seconds per run")
     parser.add_argument("--repeat", type=int, default=2, help="runs per case; the best is kept")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the bare-biscuit_auth servicer: the ceiling for mint/echo on this stack",
+    )
     args = parser.parse_args()
     seconds = args.seconds / 2 if args.quick else args.seconds
     started = time.perf_counter()
@@ -325,14 +374,14 @@ def main() -> int:
         # (other processes, the load generator itself) does not decide a ratio.
         for rep in range(max(1, args.repeat)):
             for workers in (1, 2):
-                for kind in ("echo", "mint"):
+                for kind in ("echo", "mint", "floor") if args.floor else ("echo", "mint"):
                     r = run_case(kind, workers, material, seconds)
                     best = results.get((kind, workers))
                     if best is None or r["peak_rps"] > best["peak_rps"]:
                         results[(kind, workers)] = r
                     print(f"[run {rep + 1}] ", end="")
                     print(
-                        f"{kind:4} workers={workers}: {r['peak_rps']:8.0f} req/s peak, "
+                        f"{kind:5} workers={workers}: {r['peak_rps']:8.0f} req/s peak, "
                         f"{r['cpu_us_per_req']:7.0f} server CPU-us/req, "
                         f"p50 {r['p50_ms']:6.2f} ms, p99 {r['p99_ms']:6.2f} ms at 50% load, "
                         f"errors {r['errors']}",
@@ -350,6 +399,14 @@ def main() -> int:
             f"mint/echo throughput, {workers} worker(s): {ratio:.2f}x ({verdict}); "
             f"by server CPU per request: {by_cpu:.2f}x"
         )
+        if ("floor", workers) in results:
+            floor = results[("floor", workers)]
+            print(
+                f"  floor/echo (bare biscuit_auth build), {workers} worker(s): "
+                f"{floor['peak_rps'] / results[('echo', workers)]['peak_rps']:.2f}x; "
+                f"by server CPU per request: "
+                f"{results[('echo', workers)]['cpu_us_per_req'] / floor['cpu_us_per_req']:.2f}x"
+            )
     cpu1 = results[("mint", 1)]["cpu_us_per_req"]
     cpu2 = results[("mint", 2)]["cpu_us_per_req"]
     drift = cpu2 / cpu1 - 1
