@@ -23,12 +23,6 @@ from hessra_core.tokens.model import (
 )
 
 
-def _refuse_names(**values: object) -> None:
-    for name, value in values.items():
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string")
-
-
 def _check_names(chain: Sequence[ServiceNode], signers: Sequence[SignerRef]) -> None:
     for kind, names in (
         ("service chain component", [n.component for n in chain]),
@@ -104,17 +98,9 @@ def mint_token(
     order); ``signers`` adds one required sign-off each. ``key_id`` defaults to
     the signing key's id so verifiers holding several keys can pick the right one.
     """
-    # The checks run on every token an issuer mints, so the common case is one expression
-    # and the explanations are built only when it fails.
-    if not (
-        isinstance(subject, str)
-        and subject
-        and isinstance(resource, str)
-        and resource
-        and isinstance(operation, str)
-        and operation
-    ):
-        _refuse_names(subject=subject, resource=resource, operation=operation)
+    for name, value in (("subject", subject), ("resource", resource), ("operation", operation)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string")
     if domain is not None and (not isinstance(domain, str) or not domain):
         raise ValueError("domain must be a non-empty string or None")
     check_ttl(ttl, maximum=MAX_TTL)
