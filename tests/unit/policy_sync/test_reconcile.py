@@ -114,3 +114,45 @@ async def test_a_crashing_compiler_is_a_compile_failure(tmp_path, remote) -> Non
     reconciling = view.condition("Reconciling")
     assert reconciling is not None
     assert reconciling.status is False
+
+
+def _commit_symlink(remote: GitRemote, name: str, target: str, files: dict[str, str]) -> str:
+    remote.write(files)
+    link = remote.work / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(target)
+    sha = remote.commit("symlinked policy file")
+    remote.push()
+    return sha
+
+
+@pytest.mark.parametrize(
+    ("subpath", "link", "target"),
+    [
+        ("", "clients.toml", "/etc/passwd"),
+        ("policy", "policy/clients.toml", "../elsewhere/clients.toml"),
+    ],
+    ids=["absolute-target", "target-outside-the-subpath"],
+)
+async def test_a_symlink_leaving_the_policy_tree_is_a_validation_error(
+    tmp_path: Path, remote: GitRemote, subpath: str, link: str, target: str
+) -> None:
+    files = {f"{subpath}/{k}".lstrip("/"): v for k, v in policy_files(CA).items()}
+    files["elsewhere/clients.toml"] = files.pop(link)
+    _commit_symlink(remote, link, target, files)
+    source = GitSource(GitSourceConfig(url=remote.url, subpath=subpath), tmp_path / "work")
+    r = reconciler(tmp_path, remote)
+    r._source = source
+    outcome = await r.reconcile()
+    assert outcome.error is not None
+    # The revision is refused as bad policy (not retried, not "internal error"), naming the file.
+    assert (outcome.error.step, outcome.error.reason) == (Step.VALIDATE, "ValidationFailed")
+    assert outcome.error.message == "1 error in clients.toml"
+    (diagnostic,) = outcome.error.diagnostics
+    assert diagnostic.path == "clients.toml"
+    assert f"symbolic link to `{target}`" in diagnostic.message
+    assert r._hub.current is None
+    # The half-extracted tree is not left behind in the state directory.
+    assert list((tmp_path / "work" / "trees").iterdir()) == []
+    await source.close()

@@ -34,7 +34,8 @@ from typing import ParamSpec, TypeVar
 import git
 from git.exc import GitCommandError, GitError, InvalidGitRepositoryError, NoSuchPathError
 
-from hessra_core.errors import SourceError
+from hessra_core.errors import PolicyError, SourceError
+from hessra_core.policy.diagnostics import Diagnostic, Severity
 from hessra_policy_sync.config import GitSourceConfig, scrub_url
 from hessra_policy_sync.source import CommitMeta, Fetched
 
@@ -161,8 +162,17 @@ class GitSource:
             except GitCommandError as exc:
                 shutil.rmtree(tree, ignore_errors=True)
                 raise SourceError(f"exporting {sha[:12]} failed: {self._scrub(exc)}") from None
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(tree, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                archive.extractall(tree, filter="data")
+        except tarfile.FilterError as exc:
+            # A symlink to an absolute path or out of the policy directory is a property of
+            # the revision, so it is bad policy (not retried), reported by file name.
+            shutil.rmtree(tree, ignore_errors=True)
+            raise _unsafe_member(exc) from None
+        except tarfile.TarError as exc:
+            shutil.rmtree(tree, ignore_errors=True)
+            raise SourceError(f"exporting {sha[:12]} failed: {exc}") from None
         return tree
 
     def _open(self) -> git.Repo:
@@ -220,6 +230,23 @@ class GitSource:
             text = text.replace(token, "***")
         text = text.removeprefix("stderr:").strip().strip("'").strip()
         return " ".join(text.split())[:500]
+
+
+def _unsafe_member(exc: tarfile.FilterError) -> PolicyError:
+    name = exc.tarinfo.name
+    if isinstance(exc, tarfile.AbsoluteLinkError | tarfile.LinkOutsideDestinationError):
+        what = f"is a symbolic link to `{exc.tarinfo.linkname}`, outside the policy directory"
+    else:
+        what = f"cannot be exported safely ({type(exc).__name__})"
+    diagnostic = Diagnostic(
+        name,
+        0,
+        0,
+        Severity.ERROR,
+        what,
+        "policy files must be regular files or links inside the policy directory",
+    )
+    return PolicyError([diagnostic])
 
 
 __all__ = ["GitSource"]
