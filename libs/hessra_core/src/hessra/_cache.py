@@ -7,6 +7,11 @@ expire in flight. One renewal per (resource, operation, domain) runs at a time; 
 other callers wait for it instead of stampeding the issuer. Multi-party tokens are
 completed (every sign-off collected) before they are cached.
 
+A token is minted for the certificate the client presented. When the client's
+certificate files change (a rotation may bring another identity), every cached
+token is stale: the next call asks the issuer as the new certificate, so a cache
+never hands one identity's token to a client now holding another.
+
     cache = TokenCache(client)                 # a Hessra
     token = cache.get("orders", "read")
     cache = TokenCache(async_client)           # an AsyncHessra
@@ -34,6 +39,7 @@ class _Entry:
     token: str = field(repr=False)
     received_at: float
     renew_after: float
+    credentials: object  # what the client authenticated with when it got the token
 
 
 class TokenCache:
@@ -60,32 +66,52 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _fresh(self, key: Key) -> str | None:
+    def _credentials(self) -> object:
+        """The client's TLS sources and the stamps of their files, as of now.
+
+        The same stamps the client's channel pool compares (``hessra._channel``), so
+        a rotation that makes the client present a new certificate also retires the
+        tokens the old one obtained.
+        """
+        tls = getattr(getattr(self._client, "config", None), "tls", None)
+        return None if tls is None else (tls, tls.stamps())
+
+    def _fresh(self, key: Key, credentials: object) -> str | None:
         entry = self._entries.get(key)
-        if entry is not None and self._clock() < entry.renew_after:
+        if (
+            entry is not None
+            and entry.credentials == credentials
+            and self._clock() < entry.renew_after
+        ):
             self.hits += 1
             return entry.token
         return None
 
-    def _store(self, key: Key, response: TokenResponse, token: str, received: float) -> str:
+    def _store(
+        self, key: Key, response: TokenResponse, token: str, received: float, credentials: object
+    ) -> str:
         if response.expires_at is not None:
             lifetime = max(0.0, response.expires_at.timestamp() - received)
         else:
             lifetime = 0.0  # unknown lifetime: never reuse
-        self._entries[key] = _Entry(token, received, received + self._renew_at * lifetime)
+        renew_after = received + self._renew_at * lifetime
+        self._entries[key] = _Entry(token, received, renew_after, credentials)
         self.renewals += 1
         return token
 
     def get(self, resource: str, operation: str, *, domain: str | None = None) -> str:
         """A token for (resource, operation), from the cache or fresh (blocking client)."""
         key = (resource, operation, domain)
-        token = self._fresh(key)
+        token = self._fresh(key, self._credentials())
         if token is not None:
             return token
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            token = self._fresh(key)
+            # Read before asking: if the files change during the request, the token is
+            # recorded under the old credentials and the next call renews it.
+            credentials = self._credentials()
+            token = self._fresh(key, credentials)
             if token is not None:
                 return token
             received = self._clock()
@@ -93,17 +119,18 @@ class TokenCache:
             token = response.token
             if response.pending_signoffs:
                 token = self._client.collect_multi_party_signoffs(response, resource, operation)
-            return self._store(key, response, token, received)
+            return self._store(key, response, token, received, credentials)
 
     async def aget(self, resource: str, operation: str, *, domain: str | None = None) -> str:
         """The same with an ``AsyncHessra``."""
         key = (resource, operation, domain)
-        token = self._fresh(key)
+        token = self._fresh(key, self._credentials())
         if token is not None:
             return token
         lock = self._alocks.setdefault(key, asyncio.Lock())
         async with lock:
-            token = self._fresh(key)
+            credentials = self._credentials()
+            token = self._fresh(key, credentials)
             if token is not None:
                 return token
             received = self._clock()
@@ -113,7 +140,7 @@ class TokenCache:
                 token = await self._client.collect_multi_party_signoffs(
                     response, resource, operation
                 )
-            return self._store(key, response, token, received)
+            return self._store(key, response, token, received, credentials)
 
     def invalidate(self, resource: str | None = None, operation: str | None = None) -> None:
         """Forget cached tokens (all, or those for a resource / resource+operation)."""
