@@ -238,3 +238,20 @@ def test_compile_raises_policy_error_with_diagnostics(tmp_path: Path):
     with pytest.raises(PolicyError) as info:
         compile_policy_dir(tree)
     assert any("unsupported policy version" in str(d) for d in info.value.diagnostics)
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "1.0.0", ""], ids=["newer", "major", "missing"])
+def test_snapshot_of_another_policy_version_is_refused(snapshot: Snapshot, version: str):
+    # What a newer (or broken) policy-sync would send: self-consistent, digest and all. Its
+    # meaning may rest on fields this release drops unseen, so serving it could fail open.
+    from dataclasses import replace
+
+    from hessra_core.policy.digest import policy_digest
+
+    message = snapshot.to_proto()
+    message.version = version
+    message.digest = policy_digest(replace(snapshot.policy, version=version))
+    with pytest.raises(PolicyError) as info:
+        Snapshot.from_proto(message)
+    assert f"policy version `{version}`" in info.value.message
+    assert "0.2.0" in info.value.message

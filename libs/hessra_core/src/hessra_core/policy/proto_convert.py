@@ -15,6 +15,7 @@ from hessra_core.keys import PublicKey
 from hessra_core.policy.diagnostics import Diagnostic, Severity
 from hessra_core.policy.identifiers import IdentifierFormatError, canonicalise
 from hessra_core.policy.model import (
+    POLICY_VERSION,
     ChainNode,
     Client,
     CommitInfo,
@@ -162,6 +163,13 @@ def _resource(pb: policy_pb2.Resource) -> Resource:
 
 
 def snapshot_from_proto(message: policy_pb2.PolicySnapshot) -> Snapshot:
+    if message.version != POLICY_VERSION:
+        # A snapshot of another policy version may rely on fields this release does not know
+        # (protobuf drops them silently), so deciding with it could grant what it restricts.
+        raise _refuse(
+            f"snapshot has policy version `{message.version}`; "
+            f"this release only reads version {POLICY_VERSION}"
+        )
     try:
         policy = Policy(
             message.version,
