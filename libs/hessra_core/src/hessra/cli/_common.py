@@ -6,8 +6,9 @@ Exit codes, the same for every command:
 - 1: refused or invalid: the token does not verify, is expired, or is not a
   token at all; the reason is on stderr (or in the JSON on stdout);
 - 2: usage: a missing or bad option, an unreadable or malformed key, key file
-  or chain file. Malformed *input you control* is a usage error; a malformed
-  *token* is an invalid token, because that is what a verifier must report.
+  or chain file, a file that cannot be written. Malformed *input you control*
+  is a usage error; a malformed *token* is an invalid token, because that is
+  what a verifier must report.
 
 With ``--json`` every outcome of a command that ran, success or failure, is one
 JSON object on stdout (click's own usage errors, exit 2, stay plain text on stderr).
@@ -183,5 +184,10 @@ def handles_errors(f: F) -> F:
         except ValueError as exc:
             # The engine raises ValueError for out-of-range arguments (e.g. ttl).
             fail(as_json, EXIT_USAGE, "usage", str(exc))
+        except OSError as exc:
+            # A file the operator named could not be read or written: say which, and
+            # why, instead of a traceback.
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(as_json, EXIT_USAGE, "usage", f"{where}{exc.strerror or exc}")
 
     return wrapper  # type: ignore[return-value]

@@ -33,12 +33,16 @@ def keys() -> None:
 @handles_errors
 def generate(algorithm: str, out: Path, force: bool, as_json: bool) -> None:
     """Generate a key pair, write the private key, print the public key."""
-    if out.exists() and not force:
-        raise UsageProblem(f"{out} exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise UsageProblem(f"{out.parent} is not a directory")
-    pair = KeyPair.generate(Algorithm(algorithm))
-    pair.save(out)
+    try:
+        if out.exists() and not force:
+            raise UsageProblem(f"{out} exists; pass --force to overwrite it")
+        if not out.parent.is_dir():
+            raise UsageProblem(f"{out.parent} is not a directory")
+        pair = KeyPair.generate(Algorithm(algorithm))
+        pair.save(out)
+    except OSError as exc:
+        # The error's own filename would be save()'s temporary file: name the target.
+        raise UsageProblem(f"{out}: cannot write the key: {exc.strerror or exc}") from None
     public = pair.public_key
     emit(
         as_json,
