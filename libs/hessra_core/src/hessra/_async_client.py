@@ -257,7 +257,7 @@ class AsyncHessra(ClientBase):
         self, token: str | None = None, *, identifier: str | None = None
     ) -> IdentityTokenResponse:
         """Exchange the (given or kept) identity token for a fresh one."""
-        current = token or self.identity_token or ""
+        current = self._identity_token(token, "token=")
         request = refresh_request(current, identifier)
         stub = self._issuer(identity=True)
         reply = await self._call(

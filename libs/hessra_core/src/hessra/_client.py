@@ -248,7 +248,7 @@ class Hessra(ClientBase):
         self, token: str | None = None, *, identifier: str | None = None
     ) -> IdentityTokenResponse:
         """Exchange the (given or kept) identity token for a fresh one."""
-        current = token or self.identity_token or ""
+        current = self._identity_token(token, "token=")
         request = refresh_request(current, identifier)
         stub = self._issuer(identity=True)
         reply = self._call(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hessra._channel import TlsFiles, TlsSource, grpc_target
+from hessra._errors import MissingTokenError
 from hessra._status import error_for_reason
 from hessra._verify import (
     AuthContext,
@@ -380,23 +381,31 @@ class ClientBase:
         self, child: str, *, token: str | None = None, ttl: int = 300
     ) -> str:
         """Narrow an identity token (ours by default) to ``<identity>:<child>`` for ``ttl`` s."""
-        current = token or self.identity_token
-        if not current:
-            raise ConfigError(
-                ["no identity token: request_identity_token() first or pass token="],
-                source="Hessra client",
-            )
+        current = self._identity_token(token, "token=")
         return tokens.delegate_identity_token(
             current, child=child, ttl=ttl, root_keys=self.public_keys
         )
 
-    def _identity_metadata(self, identity_token: str | None) -> tuple[tuple[str, str], ...]:
-        token = identity_token or self.identity_token
-        if not token:
+    def _identity_token(self, given: str | None, argument: str) -> str:
+        """``given`` when one was passed, else the token this client keeps.
+
+        Only ``None`` means "use mine": an empty string passed explicitly (a caller's
+        header that was missing, say) is refused, never replaced by this client's own
+        identity token, which would act as another identity than the one meant.
+        """
+        if given is not None:
+            if not given.strip():
+                raise MissingTokenError(f"{argument} argument (empty identity token)")
+            return given
+        if not self.identity_token:
             raise ConfigError(
-                ["no identity token: request_identity_token() first or pass identity_token="],
+                [f"no identity token: request_identity_token() first or pass {argument}"],
                 source="Hessra client",
             )
+        return self.identity_token
+
+    def _identity_metadata(self, identity_token: str | None) -> tuple[tuple[str, str], ...]:
+        token = self._identity_token(identity_token, "identity_token=")
         return ((BEARER, f"Bearer {token}"),)
 
 
