@@ -6,6 +6,8 @@ error) and every diagnostic, sorted by file and position.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,14 +41,38 @@ class ReadResult:
         return tuple(d for d in self.diagnostics if not d.is_error)
 
 
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _read(r: Reporter, path: Path) -> str | None:
+    # O_NONBLOCK: opening a FIFO must not wait for a writer. The type is checked on the open
+    # descriptor, and the read itself is bounded, so neither a FIFO, a device (a link to
+    # /dev/zero never ends) nor a file growing after the check can stall or exhaust memory.
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            r.file_level(Severity.ERROR, f"{r.path} is larger than {MAX_FILE_BYTES} bytes")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+            r.file_level(Severity.ERROR, f"{r.path} is not a regular file (it is {kind})")
             return None
-        raw = path.read_bytes()
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         r.file_level(Severity.ERROR, f"cannot read {r.path}: {exc.strerror}")
+        return None
+    if len(raw) > MAX_FILE_BYTES:
+        r.file_level(Severity.ERROR, f"{r.path} is larger than {MAX_FILE_BYTES} bytes")
         return None
     try:
         return raw.decode("utf-8")
