@@ -156,3 +156,37 @@ async def test_a_symlink_leaving_the_policy_tree_is_a_validation_error(
     # The half-extracted tree is not left behind in the state directory.
     assert list((tmp_path / "work" / "trees").iterdir()) == []
     await source.close()
+
+
+async def test_a_bad_revision_stays_the_reported_cause_after_a_passing_fetch_failure(
+    tmp_path: Path, remote: GitRemote
+) -> None:
+    remote.commit_and_push("v1", policy_files(CA))
+    r = reconciler(tmp_path, remote)
+    assert (await r.reconcile()).result == "applied"
+    remote.commit_and_push("typo", policy_files(CA, typo=True))
+    bad = await r.reconcile()
+    assert bad.error is not None
+    assert bad.error.step is Step.VALIDATE
+
+    moved = remote.bare.with_name("away.git")
+    remote.bare.rename(moved)  # the git host is unreachable for one poll
+    unreachable = await r.reconcile()
+    assert unreachable.error is not None
+    assert unreachable.error.step is Step.FETCH
+    moved.rename(remote.bare)
+
+    # Reachable again, and the tip is still the bad revision: that is the problem to report.
+    again = await r.reconcile()
+    assert again.result == "unchanged"
+    assert again.error is not None
+    assert again.error.step is Step.VALIDATE
+    view = r._status.view()
+    assert view.last_error is not None
+    assert view.last_error.step is Step.VALIDATE
+    assert view.last_error.diagnostics == bad.error.diagnostics
+    ready, stalled = view.condition("Ready"), view.condition("Stalled")
+    assert ready is not None
+    assert (ready.status, ready.reason) == (False, "ValidationFailed")
+    assert stalled is not None
+    assert stalled.status is True

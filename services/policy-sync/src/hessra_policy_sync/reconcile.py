@@ -128,6 +128,8 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self._last_key: str | None = None
         self._last_key_good = False
+        # Why the last key was refused, so it stays the reported cause while it is the tip.
+        self._last_key_failure: ReconcileFailure | None = None
         self.count = 0
 
     async def reconcile(self, *, want: str | None = None, trigger: str = "poll") -> Outcome:
@@ -162,6 +164,7 @@ class Reconciler:
             if fetched is not None and exc.step in (Step.VALIDATE, Step.COMPILE):
                 # The revision itself is bad: do not retry it until it changes.
                 self._last_key, self._last_key_good = fetched.key, False
+                self._last_key_failure = failure
             self._status.failed(failure, _now())
             self._metrics.errors.labels(reason=failure.reason).inc()
             outcome = self._served("failed", changed=False, error=failure)
@@ -177,6 +180,11 @@ class Reconciler:
             if current is not None:
                 self._succeeded(current.revision, current.digest, changed=False)
         else:
+            failure = self._last_key_failure
+            if failure is not None and self._status.view().last_error is not failure:
+                # Another failure (the source unreachable for a while) was recorded since;
+                # the source answers again and the tip is still this bad revision.
+                self._status.failed(failure, _now())
             self._status.unchanged_failure(_now())
         error = None if self._last_key_good else self._status.view().last_error
         outcome = self._served("unchanged", changed=False, error=error)
