@@ -190,3 +190,27 @@ async def test_a_bad_revision_stays_the_reported_cause_after_a_passing_fetch_fai
     assert (ready.status, ready.reason) == (False, "ValidationFailed")
     assert stalled is not None
     assert stalled.status is True
+
+
+async def test_waiting_for_a_pushed_commit_backs_off_to_a_bounded_delay(
+    tmp_path: Path, remote: GitRemote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An operator may raise pushed_commit_attempts; the reconcile lock is held while waiting,
+    # so an uncapped doubling (0.1 s * 2**29 with 30 attempts) would stop every later poll.
+    import hessra_policy_sync.reconcile as reconcile_module
+
+    tip = remote.commit_and_push("v1", policy_files(CA))
+    waits: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(reconcile_module.asyncio, "sleep", no_wait)
+    r = reconciler(tmp_path, remote)
+    r._attempts, r._retry_delay = 30, 0.1
+    outcome = await r.reconcile(want="f" * 40, trigger="webhook")
+    assert (outcome.result, outcome.revision) == ("applied", f"main@sha1:{tip}")
+    assert len(waits) == 29
+    assert waits[:3] == [0.1, 0.2, 0.4]  # still doubling at first
+    assert max(waits) <= 10.0, waits
+    assert sum(waits) < 300.0

@@ -31,6 +31,9 @@ log = structlog.get_logger("hessra.policy_sync.reconcile")
 Compiler = Callable[[Path, str | None, CommitMeta | None], PublishedSnapshot]
 # Persists a snapshot durably; runs in a worker thread.
 Persist = Callable[[PublishedSnapshot], None]
+# The longest wait between fetches for a pushed commit. The reconcile lock is held while
+# waiting, so the doubling must stop somewhere whatever pushed_commit_attempts is.
+MAX_RETRY_DELAY = 5.0
 
 
 class StepFailed(Exception):
@@ -69,7 +72,7 @@ async def fetch(source: Source, want: str | None, *, attempts: int, delay: float
             return fetched
         if attempt < attempts:
             log.info("pushed_commit_not_visible", want=want, tip=fetched.key, attempt=attempt)
-            await asyncio.sleep(delay * 2 ** (attempt - 1))
+            await asyncio.sleep(min(delay * 2 ** (attempt - 1), MAX_RETRY_DELAY))
     log.warning("pushed_commit_never_seen", want=want, tip=fetched.key, attempts=attempts)
     return fetched
 
@@ -227,4 +230,4 @@ class Reconciler:
             log.info("reconcile", **fields)
 
 
-__all__ = ["Compiler", "Outcome", "Persist", "Reconciler", "StepFailed"]
+__all__ = ["MAX_RETRY_DELAY", "Compiler", "Outcome", "Persist", "Reconciler", "StepFailed"]
