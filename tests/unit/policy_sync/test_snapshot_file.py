@@ -67,3 +67,22 @@ def test_damaged_file_is_refused(tmp_path: Path, damaged: bytes, fragment: str) 
     with pytest.raises(SnapshotFileError, match=fragment) as info:
         read_snapshot_file(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        (b"HESSRA-SNAPSHOT 2\n", "format version 2; this release reads version 1"),
+        (b"HESSRA-SNAPSHOT 10\n", "format version 10; this release reads version 1"),
+    ],
+    ids=["v2", "v10"],
+)
+def test_file_of_another_format_version_is_named_as_such(
+    tmp_path: Path, header: bytes, fragment: str
+) -> None:
+    # A file written by another release is not "damaged": say what it is, so an operator who
+    # rolled back knows why the persisted snapshot was not used.
+    path = tmp_path / "snapshot.bin"
+    path.write_bytes(header + GOOD[len(MAGIC) :])
+    with pytest.raises(SnapshotFileError, match=fragment):
+        read_snapshot_file(path)

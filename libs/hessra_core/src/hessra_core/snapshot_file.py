@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,9 @@ from hessra_core.errors import SnapshotFileError
 if TYPE_CHECKING:
     from hessra_core.policy.snapshot import Snapshot
 
-MAGIC = b"HESSRA-SNAPSHOT 1\n"
+FORMAT_VERSION = 1
+MAGIC = b"HESSRA-SNAPSHOT %d\n" % FORMAT_VERSION
+_OTHER_VERSION = re.compile(rb"HESSRA-SNAPSHOT ([0-9]{1,9})\n")
 _DIGEST_PREFIX = b"sha256:"
 
 
@@ -71,6 +74,12 @@ def encode(payload: bytes) -> bytes:
 def decode(data: bytes, *, source: str = "snapshot file") -> bytes:
     """The payload inside ``data``; raises ``SnapshotFileError`` if it is not intact."""
     if not data.startswith(MAGIC):
+        other = _OTHER_VERSION.match(data)
+        if other is not None:
+            raise SnapshotFileError(
+                f"{source}: snapshot file format version {other.group(1).decode()}; "
+                f"this release reads version {FORMAT_VERSION}"
+            )
         raise SnapshotFileError(f"{source}: not a hessra snapshot file (bad header)")
     rest = data[len(MAGIC) :]
     line_end = rest.find(b"\n")
@@ -137,6 +146,7 @@ def save_snapshot(path: Path, snapshot: Snapshot) -> None:
 
 
 __all__ = [
+    "FORMAT_VERSION",
     "MAGIC",
     "decode",
     "decode_snapshot",
