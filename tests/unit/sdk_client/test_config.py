@@ -8,6 +8,7 @@ import pytest
 
 from hessra import ClientConfig, ConfigError
 from hessra._channel import grpc_target
+from hessra_core import pki
 from hessra_core.keys import KeyPair
 
 TARGETS = [
@@ -71,8 +72,8 @@ def test_from_env_requires_a_server() -> None:
 
 def test_signer_ca_by_name_or_shared(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours.pem", tmp_path / "theirs.pem"
-    ours.write_text("x")
-    theirs.write_text("y")
+    ours.write_bytes(pki.create_ca("ours").cert_pem)
+    theirs.write_bytes(pki.create_ca("theirs").cert_pem)
     shared = ClientConfig.create("h:1", ca=ours, signer_ca=theirs)
     assert shared.signer_tls("x", "e:1").ca == theirs
     mapped = ClientConfig.create("h:1", ca=ours, signer_ca={"partner": theirs})

@@ -23,6 +23,9 @@ from urllib.parse import urlsplit
 
 import grpc
 import grpc.aio
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 from hessra_core.errors import ConfigError
 
@@ -52,6 +55,18 @@ def _is_inline(source: TlsSource) -> bool:
     return isinstance(source, bytes) or (isinstance(source, str) and "-----BEGIN" in source)
 
 
+def _label(source: TlsSource | None) -> str:
+    """How a message names a source: its path, never inline PEM (it may be a key)."""
+    return "inline PEM" if source is None or _is_inline(source) else str(source)
+
+
+def _spki(key: Any) -> bytes:
+    der: bytes = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """Where a client's TLS material comes from: CA (to trust the server), cert and key."""
@@ -70,6 +85,32 @@ class TlsFiles:
             readable = source is None or _is_inline(source) or os.access(Path(source), os.R_OK)
             if not readable:
                 found.append(f"{name}: {source} does not exist or is not readable")
+        return found or self._content_problems()
+
+    def _content_problems(self) -> list[str]:
+        """What grpc would reject only at connect time, as "unreachable": not PEM, or a
+        key that is not the certificate's. Messages name files, never their contents."""
+        found: list[str] = []
+        certs: dict[str, x509.Certificate] = {}
+        for name in ("ca", "cert"):
+            source = getattr(self, name)
+            if source is None:
+                continue
+            try:
+                certs[name] = x509.load_pem_x509_certificates(self._read(source) or b"")[0]
+            except (ValueError, IndexError, UnsupportedAlgorithm):
+                found.append(f"{name}: {_label(source)} holds no PEM certificate")
+        if self.key is not None:
+            try:
+                key = serialization.load_pem_private_key(self._read(self.key) or b"", None)
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                found.append(f"key: {_label(self.key)} is not an unencrypted PEM private key")
+            else:
+                if "cert" in certs and _spki(certs["cert"].public_key()) != _spki(key.public_key()):
+                    found.append(
+                        f"cert and key do not belong together: {_label(self.key)} is not the "
+                        f"private key of {_label(self.cert)}"
+                    )
         return found
 
     def _read(self, source: TlsSource | None) -> bytes | None:
