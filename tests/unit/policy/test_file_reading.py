@@ -88,3 +88,20 @@ def test_a_file_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     assert [str(d) for d in outcome.diagnostics if d.is_error] == [
         "clients.toml:2:6: error: invalid TOML: file is not UTF-8"
     ]
+
+
+def test_a_git_lfs_pointer_is_named_as_such(tmp_path: Path) -> None:
+    # A .gitattributes rule sending *.toml to LFS leaves a pointer where the policy should be.
+    (tmp_path / "resources.toml").write_text(RESOURCES)
+    (tmp_path / "clients.toml").write_text(
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+        "size 12345\n"
+    )
+    outcome = read_policy_dir(tmp_path)
+    assert outcome.policy is None
+    (error,) = [d for d in outcome.diagnostics if d.is_error]
+    assert (error.path, error.line, error.column) == ("clients.toml", 1, 1)
+    assert error.message == "clients.toml is a Git LFS pointer, not a policy file"
+    assert error.hint is not None
+    assert ".gitattributes" in error.hint

@@ -28,6 +28,8 @@ RESOURCES_FILE = "resources.toml"
 # A policy file larger than this is refused before parsing: policies are text written by
 # people, and an unbounded read is a way to exhaust memory.
 MAX_FILE_BYTES = 32 * 1024 * 1024
+# The first line of every Git LFS pointer file.
+_LFS_POINTER = "version https://git-lfs.github.com/spec/"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,17 @@ def _document(r: Reporter, path: Path) -> TomlDocument | None:
         return None
     parsed = parse_toml(r.path, text)
     if isinstance(parsed, Diagnostic):
+        if text.startswith(_LFS_POINTER):
+            # The TOML error ("expected '=' after a key") would not tell anyone why.
+            parsed = Diagnostic(
+                r.path,
+                1,
+                1,
+                Severity.ERROR,
+                f"{r.path} is a Git LFS pointer, not a policy file",
+                "policy is read from git objects, and LFS content is not fetched; "
+                "commit policy files without LFS (check .gitattributes)",
+            )
         r.add(parsed)
         return None
     r.document = parsed
