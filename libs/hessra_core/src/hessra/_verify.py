@@ -99,6 +99,13 @@ class LocalVerifier:
     def __post_init__(self) -> None:
         if self.component is not None and self.chain is None:
             raise ConfigError(["a component was given without a service chain"], source="verifier")
+        if self.chain is not None and not self.chain.nodes:
+            # An empty chain demands no attestation, so it would accept a chain token no
+            # node ever attested. Fail closed: a chain list that came out empty is a mistake.
+            raise ConfigError(
+                ["the service chain has no nodes: give its nodes, or no chain at all"],
+                source="verifier",
+            )
 
     @classmethod
     def create(
