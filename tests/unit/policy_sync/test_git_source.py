@@ -65,3 +65,41 @@ async def test_fetch_export_and_contains(tmp_path: Path) -> None:
         assert (tree / "clients.toml").read_text() == "a"
     assert not tree.exists()  # cleaned up after use
     await source.close()
+
+
+@pytest.mark.parametrize(
+    ("subpath", "stored"),
+    [
+        ("./p/q", "p/q"),
+        ("p/./q", "p/q"),
+        ("p//q/", "p/q"),
+        ("./", ""),
+        ("/p/q/.", "p/q"),
+        ("./.p", ".p"),
+    ],
+    ids=["dot-prefix", "dot-inside", "double-slash", "just-dot", "slash-and-dot", "hidden-dir"],
+)
+async def test_configured_subpath_spellings_reach_the_same_directory(
+    tmp_path: Path, subpath: str, stored: str
+) -> None:
+    # git reads `<sha>:./p` relative to a work tree (a bare mirror has none) and finds nothing,
+    # so an unnormalised spelling made every revision fail with "clients.toml not found".
+    from hessra_policy_sync.config import load_config
+
+    remote = GitRemote(tmp_path / "repo")
+    files = {"p/q/clients.toml": "a", ".p/clients.toml": "a", "clients.toml": "root"}
+    remote.commit_and_push("one", files)
+    config_file = tmp_path / "policy-sync.toml"
+    config_file.write_text(
+        '[server]\nstate_dir = "state"\nplaintext_grpc = true\n'
+        f'[source]\nurl = "{remote.url}"\nsubpath = "{subpath}"\n'
+    )
+    config = load_config(config_file, env={})
+    assert isinstance(config.source, GitSourceConfig)
+    assert config.source.subpath == stored
+    source = GitSource(config.source, tmp_path / "work")
+    fetched = await source.fetch()
+    async with source.checkout(fetched) as tree:
+        expected = "a" if stored else "root"
+        assert (tree / "clients.toml").read_text() == expected
+    await source.close()

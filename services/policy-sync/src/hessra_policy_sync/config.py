@@ -53,7 +53,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -448,7 +448,10 @@ def _build_source(
     if not v.get("branch", "main") or v.get("branch", "main").startswith(("refs/", "-")):
         problems.append("source.branch: expected a branch name like `main`")
     # Leading/trailing slashes are tolerated: the path is always relative to the repo root.
-    subpath = v.get("subpath", "").strip("/")
+    # Normalised (`./p`, `p/./q`, `p//q`), because git reads `<sha>:./p` relative to a work
+    # tree, and the bare mirror has none: the policy directory would silently be empty.
+    subpath = PurePosixPath(v.get("subpath", "").strip("/")).as_posix()
+    subpath = "" if subpath == "." else subpath
     if ".." in Path(subpath).parts:
         problems.append("source.subpath: must be a relative path inside the repository")
     if v.get("fetch_timeout", 1.0) <= 0:
