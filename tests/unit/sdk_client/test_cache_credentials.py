@@ -48,3 +48,30 @@ async def test_async_cache_follows_certificate_rotation_too(stack: Stack, tmp_pa
         _install(stack, "reporter", cert, key)
         with pytest.raises(PermissionDeniedError):
             await cache.aget("orders", "read")
+
+
+def test_cache_size_is_bounded(stack: Stack) -> None:
+    """Expired entries and their locks do not pile up; the oldest entry goes first."""
+    now = [0.0]
+    with Hessra(stack.server, **stack.client_kwargs()) as client:
+        import time
+
+        now[0] = time.time()
+        cache = TokenCache(client, clock=lambda: now[0], max_entries=2)
+        first = cache.get("orders", "read")
+        cache.get("orders", "create")
+        now[0] += 1
+        cache.get("inventory", "update")
+        assert len(cache) == 2
+        assert len(cache._locks) <= 2
+        # orders/read was the oldest: it is fetched again, not served from the cache.
+        assert cache.get("orders", "read") != first
+        assert cache.renewals == 4
+
+
+def test_max_entries_must_be_positive(stack: Stack) -> None:
+    with (
+        Hessra(stack.server, **stack.client_kwargs()) as client,
+        pytest.raises(ValueError, match="max_entries"),
+    ):
+        TokenCache(client, max_entries=0)

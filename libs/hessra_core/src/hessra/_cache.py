@@ -42,14 +42,30 @@ class _Entry:
     credentials: object  # what the client authenticated with when it got the token
 
 
+DEFAULT_MAX_ENTRIES = 1024
+
+
 class TokenCache:
-    """Caches tokens per (resource, operation, domain); see the module docstring."""
+    """Caches tokens per (resource, operation, domain); see the module docstring.
+
+    At most ``max_entries`` tokens are kept: when a new one would exceed it, entries
+    past their renewal time go first, then the oldest. A service that asks for many
+    distinct resources (one per tenant, say) does not grow without bound.
+    """
 
     def __init__(
-        self, client: Any, *, renew_at: float = 0.8, clock: Callable[[], float] = time.time
+        self,
+        client: Any,
+        *,
+        renew_at: float = 0.8,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         if not 0 < renew_at <= 1:
             raise ValueError(f"renew_at must be in (0, 1], got {renew_at}")
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self._max_entries = max_entries
         self._client = client
         self._renew_at = renew_at
         self._clock = clock
@@ -95,7 +111,10 @@ class TokenCache:
         else:
             lifetime = 0.0  # unknown lifetime: never reuse
         renew_after = received + self._renew_at * lifetime
-        self._entries[key] = _Entry(token, received, renew_after, credentials)
+        with self._guard:
+            self._entries[key] = _Entry(token, received, renew_after, credentials)
+            if len(self._entries) > self._max_entries:
+                self._evict(keep=key)
         self.renewals += 1
         return token
 
@@ -120,6 +139,28 @@ class TokenCache:
             if response.pending_signoffs:
                 token = self._client.collect_multi_party_signoffs(response, resource, operation)
             return self._store(key, response, token, received, credentials)
+
+    def _evict(self, *, keep: Key) -> None:
+        """Drop stale entries, then the oldest, until within ``max_entries`` (under _guard)."""
+        now = self._clock()
+        stale = [k for k, e in self._entries.items() if k != keep and e.renew_after <= now]
+        stale_keys = set(stale)
+        by_age = sorted(
+            (k for k in self._entries if k != keep and k not in stale_keys),
+            key=lambda k: self._entries[k].received_at,
+        )
+        for victim in stale + by_age:
+            if len(self._entries) <= self._max_entries:
+                break
+            self._entries.pop(victim, None)
+        # Their renewal locks go too, unless held. (A caller about to acquire a lock
+        # dropped here makes a new one: at worst two renewals of one key overlap.)
+        all_locks: tuple[dict[Key, Any], ...] = (self._locks, self._alocks)
+        for locks in all_locks:
+            for k in list(locks):  # list() copies atomically; aget may add keys meanwhile
+                lock = locks.get(k)
+                if k not in self._entries and lock is not None and not lock.locked():
+                    locks.pop(k, None)
 
     async def aget(self, resource: str, operation: str, *, domain: str | None = None) -> str:
         """The same with an ``AsyncHessra``."""
@@ -151,4 +192,4 @@ class TokenCache:
                 self._entries.pop(key, None)
 
 
-__all__ = ["TokenCache"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "TokenCache"]
