@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,33 @@ async def test_waiting_for_a_pushed_commit_backs_off_to_a_bounded_delay(
     assert waits[:3] == [0.1, 0.2, 0.4]  # still doubling at first
     assert max(waits) <= 10.0, waits
     assert sum(waits) < 300.0
+
+
+async def test_a_revision_too_large_to_export_is_refused_before_it_is_read(
+    tmp_path: Path, remote: GitRemote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `git archive` output is held in memory, so a huge blob committed next to the policy
+    # must be refused by its size in the tree, not after reading it.
+    import hessra_policy_sync.git_source as git_source_module
+
+    monkeypatch.setattr(git_source_module, "MAX_EXPORT_BYTES", 50_000, raising=False)
+    files = policy_files(CA)
+    files["assets/video.bin"] = "x" * 60_000
+    remote.write(files)
+    (remote.work / "assets" / os.fsdecode(b"caf\xe9.bin")).write_bytes(b"y")
+    remote.commit_and_push("big file, and a file name that is not UTF-8", {})
+    r = reconciler(tmp_path, remote)
+    outcome = await r.reconcile()
+    assert outcome.error is not None
+    assert outcome.error.step is Step.VALIDATE
+    (diagnostic,) = outcome.error.diagnostics
+    assert diagnostic.path == "assets/video.bin"
+    assert "more than 50000 bytes" in diagnostic.message
+    assert diagnostic.hint is not None
+    assert "source.subpath" in diagnostic.hint
+    assert r._hub.current is None
+    assert list((tmp_path / "work" / "trees").iterdir()) == []
+
+    del files["assets/video.bin"]
+    remote.commit_and_push("move the file out", {**files, "assets/video.bin": None})
+    assert (await r.reconcile()).result == "applied"

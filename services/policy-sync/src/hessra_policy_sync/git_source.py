@@ -4,7 +4,9 @@ A bare mirror under the state directory is fetched with a forced refspec
 (``+refs/heads/<branch>:refs/remotes/origin/<branch>``), so force-pushes and
 rewritten history are ordinary updates. Each revision is exported with
 ``git archive <sha>:<subpath>`` into a fresh temporary directory, so nothing from a
-previous revision leaks into the next one.
+previous revision leaks into the next one. The export is read into memory, so a
+revision whose policy directory holds more than ``MAX_EXPORT_BYTES`` (summed from
+``git ls-tree -l``, without reading a blob) is refused as invalid policy.
 
 Every git call runs in a worker thread (``asyncio.to_thread``), one at a time (a
 thread lock, because a timed-out call may still be finishing), and is killed
@@ -43,6 +45,9 @@ _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+# The most the policy directory of a revision may hold: `git archive` output is read into
+# memory, so a huge blob committed beside the policy would otherwise exhaust it.
+MAX_EXPORT_BYTES = 256 * 1024 * 1024
 # Slack on top of git's own kill timer before the event loop gives up waiting.
 _THREAD_GRACE = 5.0
 
@@ -152,6 +157,10 @@ class GitSource:
                 # The policy directory does not exist at this revision: hand the compiler an
                 # empty tree so the failure is reported as missing policy files, with names.
                 return tree
+            too_large = self._oversized(repo, treeish)
+            if too_large is not None:
+                shutil.rmtree(tree, ignore_errors=True)
+                raise too_large
             try:
                 data = repo.git.archive(
                     "--format=tar",
@@ -174,6 +183,47 @@ class GitSource:
             shutil.rmtree(tree, ignore_errors=True)
             raise SourceError(f"exporting {sha[:12]} failed: {exc}") from None
         return tree
+
+    def _oversized(self, repo: git.Repo, treeish: str) -> PolicyError | None:
+        """A PolicyError if the files under ``treeish`` add up to more than we export.
+
+        ``git ls-tree -l`` gives blob sizes without reading the blobs.
+        """
+        try:
+            listing: bytes = repo.git.ls_tree(
+                "-r",
+                "-l",
+                "-z",
+                treeish,
+                stdout_as_string=False,
+                kill_after_timeout=self._config.fetch_timeout,
+            )
+        except GitCommandError as exc:
+            raise SourceError(f"listing {treeish[:12]} failed: {self._scrub(exc)}") from None
+        total, largest, largest_size = 0, "", -1
+        for entry in listing.split(b"\0"):
+            meta, _, name = entry.partition(b"\t")
+            fields = meta.split()
+            if len(fields) != 4 or not fields[3].isdigit():
+                continue  # submodules have no size; they are not exported either
+            size = int(fields[3])
+            total += size
+            if size > largest_size:
+                # Bytes from git: a file name need not be UTF-8.
+                largest, largest_size = name.decode("utf-8", "replace"), size
+        if total <= MAX_EXPORT_BYTES:
+            return None
+        diagnostic = Diagnostic(
+            largest,
+            0,
+            0,
+            Severity.ERROR,
+            f"the policy directory holds {total} bytes, more than {MAX_EXPORT_BYTES} bytes "
+            f"policy-sync exports (this file is {largest_size} bytes)",
+            "keep large files out of the policy directory, or set source.subpath to the "
+            "directory holding clients.toml and resources.toml",
+        )
+        return PolicyError([diagnostic])
 
     def _open(self) -> git.Repo:
         if self._repo is None:
