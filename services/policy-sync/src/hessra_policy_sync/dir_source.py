@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -27,7 +28,8 @@ def fingerprint(root: Path) -> str:
     """``sha256:<hex>`` over every regular file's relative path and bytes."""
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix().encode()
+        # fsencode: a file name is bytes, and need not be UTF-8 (str.encode would raise).
+        rel = os.fsencode(path.relative_to(root).as_posix())
         data = path.read_bytes()
         digest.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big") + data)
     return f"sha256:{digest.hexdigest()}"
