@@ -245,3 +245,25 @@ async def test_a_revision_too_large_to_export_is_refused_before_it_is_read(
     del files["assets/video.bin"]
     remote.commit_and_push("move the file out", {**files, "assets/video.bin": None})
     assert (await r.reconcile()).result == "applied"
+
+
+async def test_a_crashing_source_is_a_fetch_failure_in_status(tmp_path: Path, remote) -> None:
+    # Like a crashing compiler: a bug in a source must be reported, not leave the status
+    # saying "Reconciling" for ever while the queue logs a traceback on every poll.
+    remote.commit_and_push("v1", policy_files(CA))
+    r = reconciler(tmp_path, remote)
+    assert (await r.reconcile()).result == "applied"
+
+    async def broken_fetch():  # type: ignore[no-untyped-def]
+        raise UnicodeEncodeError("utf-8", "caf\udce9", 3, 4, "surrogates not allowed")
+
+    r._source.fetch = broken_fetch  # type: ignore[method-assign]
+    outcome = await r.reconcile()
+    assert outcome.result == "failed"
+    assert outcome.error is not None
+    assert (outcome.error.step, outcome.error.reason) == (Step.FETCH, "FetchFailed")
+    assert outcome.error.message == "internal error while fetching (UnicodeEncodeError)"
+    assert r._hub.current is not None  # the last good snapshot keeps serving
+    reconciling = r._status.view().condition("Reconciling")
+    assert reconciling is not None
+    assert reconciling.status is False

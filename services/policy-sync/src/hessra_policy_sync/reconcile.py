@@ -66,10 +66,16 @@ async def fetch(source: Source, want: str | None, *, attempts: int, delay: float
     for attempt in range(1, attempts + 1):
         try:
             fetched = await source.fetch()
+            if want is None or fetched.key == want or await source.contains(want):
+                return fetched
         except SourceError as exc:
             raise StepFailed(Step.FETCH, exc.message) from None
-        if want is None or fetched.key == want or await source.contains(want):
-            return fetched
+        except Exception as exc:
+            # A bug in a source must be reported like one in the compiler, not crash the loop.
+            log.exception("fetch_crashed", source=source.display)
+            raise StepFailed(
+                Step.FETCH, f"internal error while fetching ({type(exc).__name__})"
+            ) from None
         if attempt < attempts:
             log.info("pushed_commit_not_visible", want=want, tip=fetched.key, attempt=attempt)
             await asyncio.sleep(min(delay * 2 ** (attempt - 1), MAX_RETRY_DELAY))
