@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hessra_core import pki
+from hessra_core.keys import KeyPair
+from hessra_core.policy import validate
 from hessra_policy_sync.config import DirSourceConfig
 from hessra_policy_sync.dir_source import DirSource, fingerprint
 from hessra_policy_sync.hub import SnapshotHub
@@ -18,6 +23,17 @@ from hessra_policy_sync.testing import policy_files
 CA = pki.create_ca().cert_pem
 
 
+def _reconciler(source: DirSource, hub: SnapshotHub) -> Reconciler:
+    return Reconciler(
+        source=source,
+        compiler=compile_snapshot,
+        hub=hub,
+        persist=lambda snapshot: None,
+        status=SyncStatus(source=source.display, branch=None),
+        metrics=PolicySyncMetrics(),
+    )
+
+
 async def test_a_file_name_that_is_not_utf8_does_not_wedge_the_reconcile(tmp_path: Path) -> None:
     # Linux file names are bytes: a Latin-1 name copied in from elsewhere is legal, and the
     # fingerprint of the directory must not crash on it (every reconcile would crash with it).
@@ -28,17 +44,112 @@ async def test_a_file_name_that_is_not_utf8_does_not_wedge_the_reconcile(tmp_pat
     stray = policy / os.fsdecode(b"notes-caf\xe9.txt")
     stray.write_text("v1")
     source = DirSource(DirSourceConfig(path=policy))
-    reconciler = Reconciler(
-        source=source,
-        compiler=compile_snapshot,
-        hub=SnapshotHub(),
-        persist=lambda snapshot: None,
-        status=SyncStatus(source=source.display, branch=None),
-        metrics=PolicySyncMetrics(),
-    )
+    reconciler = _reconciler(source, SnapshotHub())
     outcome = await reconciler.reconcile()
     assert (outcome.result, outcome.error) == ("applied", None)
     before = fingerprint(policy)
     stray.write_text("v2")
     assert fingerprint(policy) != before  # the file still counts towards the key
+    await source.close()
+
+
+SIGNER_KEY = KeyPair.generate().public_key.to_string()
+HEADER = 'version = "0.2.0"\n'
+
+
+def _clients(*subjects: str) -> str:
+    blocks = "".join(
+        f'[[clients]]\nidentifier = {{ type = "san_uri", value = "{s}" }}\n'
+        'resources = [{ name = "exports", operations = ["read"] }]\n'
+        for s in subjects
+    )
+    return f"{HEADER}[cacerts]\ncert_chain = '''{CA.decode()}'''\n{blocks}"
+
+
+BEFORE = {
+    "resources.toml": f"{HEADER}[resources.exports]\n",
+    "clients.toml": _clients("spiffe://acme/gateway"),
+}
+# One change, made together: exports now needs legal's sign-off, and a partner may read it.
+AFTER = {
+    "resources.toml": f'{HEADER}[resources.exports]\ntype = "multi_party"\n'
+    f'required_signers = [{{ name = "legal", url = "legal.acme:8443", '
+    f'public_key = "{SIGNER_KEY}" }}]\n',
+    "clients.toml": _clients("spiffe://acme/gateway", "spiffe://partner/app"),
+}
+
+
+def _write_atomically(directory: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        tmp = directory / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(directory / name)
+
+
+async def test_a_change_landing_mid_compile_is_never_published_half_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    _write_atomically(policy, BEFORE)
+    expected = {
+        compile_snapshot(_tree(tmp_path / "before", BEFORE), None, None).digest,
+        compile_snapshot(_tree(tmp_path / "after", AFTER), None, None).digest,
+    }
+
+    # The edit lands after resources.toml was read and before clients.toml is: the moment
+    # that would pair the old resources (no sign-off) with the new clients (the partner).
+    real_parse_resources = validate.parse_resources
+    landed: list[bool] = []
+
+    def parse_then_edit(*args: Any, **kwargs: Any) -> Any:
+        result = real_parse_resources(*args, **kwargs)
+        if not landed:
+            landed.append(True)
+            _write_atomically(policy, AFTER)
+        return result
+
+    monkeypatch.setattr(validate, "parse_resources", parse_then_edit)
+    source = DirSource(DirSourceConfig(path=policy))
+    hub = SnapshotHub()
+    reconciler = _reconciler(source, hub)
+    first = await reconciler.reconcile()
+    assert landed
+    assert first.result == "applied"
+    assert first.revision == f"dir:{policy.resolve()}"
+    assert first.digest in expected, "published a mix of two states of the directory"
+    second = await reconciler.reconcile()  # what the watcher asks for after the edit
+    assert second.digest in expected
+    current = hub.current
+    assert current is not None
+    assert current.digest == compile_snapshot(_tree(tmp_path / "after2", AFTER), None, None).digest
+    await source.close()
+
+
+def _tree(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir()
+    _write_atomically(directory, files)
+    return directory
+
+
+async def test_policy_files_that_are_not_regular_files_are_still_reported_by_the_validator(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    _write_atomically(policy, {"resources.toml": BEFORE["resources.toml"]})
+    (policy / "clients.toml").mkdir()
+    source = DirSource(DirSourceConfig(path=policy))
+    reconciler = _reconciler(source, SnapshotHub())
+    outcome = await reconciler.reconcile()
+    assert outcome.error is not None
+    assert [str(d) for d in outcome.error.diagnostics if d.is_error] == [
+        "clients.toml:0:0: error: clients.toml is not a regular file (it is a directory)"
+    ]
+    (policy / "clients.toml").rmdir()
+    policy.rename(tmp_path / "gone")
+    missing = await reconciler.reconcile()
+    assert missing.error is not None
+    assert missing.error.step.value == "fetch"
+    assert missing.error.message == f"dir:{policy.resolve()} does not exist or is not a directory"
     await source.close()

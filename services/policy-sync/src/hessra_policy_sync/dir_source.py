@@ -5,6 +5,12 @@ event loop (``call_soon_threadsafe``), where a debounce timer coalesces a burst 
 file events (an editor's save is several) into one reconcile request.
 The revision key is a fingerprint of the files, so touching a file without
 changing it does nothing.
+
+A revision is compiled from a private copy of the policy files, taken when the
+directory's fingerprint is the same before and after copying. Compiling in place
+read ``resources.toml`` and ``clients.toml`` at different moments, so a change to
+both (a ``git pull``, a Kubernetes ConfigMap update) landing in between produced a
+snapshot of a state nobody wrote, e.g. a new grant without its new sign-off rule.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -20,8 +28,13 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from hessra_core.errors import SourceError
+from hessra_core.policy.validate import CLIENTS_FILE, RESOURCES_FILE
 from hessra_policy_sync.config import DirSourceConfig
 from hessra_policy_sync.source import Fetched
+
+# Copies attempted while the directory keeps changing under them before giving up (the
+# watcher asks again once it is quiet).
+_COPY_ATTEMPTS = 5
 
 
 def fingerprint(root: Path) -> str:
@@ -84,16 +97,45 @@ class DirSource:
             key = await asyncio.to_thread(fingerprint, self._root)
         except OSError as exc:
             raise SourceError(f"reading {self.display} failed: {exc.strerror}") from None
-        return Fetched(key=key, revision=None, commit=None)
+        # Named after the directory, not after the private copy it is compiled from.
+        return Fetched(key=key, revision=self.display, commit=None)
 
     async def contains(self, sha: str) -> bool:
         return True
 
     @asynccontextmanager
     async def checkout(self, fetched: Fetched) -> AsyncIterator[Path]:
-        # Compiled in place: a change during compilation fires the watcher again, and the
-        # next reconcile sees a new fingerprint.
-        yield self._root
+        tree = await asyncio.to_thread(self._copy_stable, fetched.key)
+        try:
+            yield tree
+        finally:
+            await asyncio.to_thread(shutil.rmtree, tree, True)
+
+    def _copy_stable(self, key: str) -> Path:
+        """A private copy of the policy files, of one state of the directory.
+
+        The copy stands for the state fingerprinted just before it when the fingerprint
+        just after it is the same. The copy may be newer than ``key``; the next reconcile
+        then sees the new fingerprint and finds the same digest.
+        """
+        if not self._root.is_dir():
+            # rglob finds nothing in a missing directory rather than failing; say why here.
+            raise SourceError(f"{self.display} does not exist or is not a directory")
+        tree = Path(tempfile.mkdtemp(prefix="hessra-policy-dir-"))
+        try:
+            before = key
+            for _ in range(_COPY_ATTEMPTS):
+                for name in (CLIENTS_FILE, RESOURCES_FILE):
+                    _copy_policy_file(self._root / name, tree / name)
+                after = fingerprint(self._root)
+                if after == before:
+                    return tree
+                before = after
+        except OSError as exc:
+            shutil.rmtree(tree, ignore_errors=True)
+            raise SourceError(f"reading {self.display} failed: {exc.strerror}") from None
+        shutil.rmtree(tree, ignore_errors=True)
+        raise SourceError(f"{self.display} kept changing while its policy files were read")
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -102,6 +144,16 @@ class DirSource:
         if observer is not None:
             observer.stop()
             await asyncio.to_thread(observer.join, 5.0)
+
+
+def _copy_policy_file(source: Path, dest: Path) -> None:
+    dest.unlink(missing_ok=True)
+    if source.is_file():
+        shutil.copyfile(source, dest)  # through a symlink, as the validator would read it
+    elif os.path.lexists(source):
+        # Not a regular file (a directory, a FIFO, a dangling link): link it, and let the
+        # validator say what it is, without reading it here.
+        dest.symlink_to(source)
 
 
 __all__ = ["DirSource", "fingerprint"]
