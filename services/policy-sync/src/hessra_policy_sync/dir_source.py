@@ -28,7 +28,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from hessra_core.errors import SourceError
-from hessra_core.policy.validate import CLIENTS_FILE, RESOURCES_FILE
+from hessra_core.policy.tree_copy import copy_when_stable
 from hessra_policy_sync.config import DirSourceConfig
 from hessra_policy_sync.source import Fetched
 
@@ -123,14 +123,8 @@ class DirSource:
             raise SourceError(f"{self.display} does not exist or is not a directory")
         tree = Path(tempfile.mkdtemp(prefix="hessra-policy-dir-"))
         try:
-            before = key
-            for _ in range(_COPY_ATTEMPTS):
-                for name in (CLIENTS_FILE, RESOURCES_FILE):
-                    _copy_policy_file(self._root / name, tree / name)
-                after = fingerprint(self._root)
-                if after == before:
-                    return tree
-                before = after
+            if copy_when_stable(self._root, tree, fingerprint, key, attempts=_COPY_ATTEMPTS):
+                return tree
         except OSError as exc:
             shutil.rmtree(tree, ignore_errors=True)
             raise SourceError(f"reading {self.display} failed: {exc.strerror}") from None
@@ -144,16 +138,6 @@ class DirSource:
         if observer is not None:
             observer.stop()
             await asyncio.to_thread(observer.join, 5.0)
-
-
-def _copy_policy_file(source: Path, dest: Path) -> None:
-    dest.unlink(missing_ok=True)
-    if source.is_file():
-        shutil.copyfile(source, dest)  # through a symlink, as the validator would read it
-    elif os.path.lexists(source):
-        # Not a regular file (a directory, a FIFO, a dangling link): link it, and let the
-        # validator say what it is, without reading it here.
-        dest.symlink_to(source)
 
 
 __all__ = ["DirSource", "fingerprint"]

@@ -10,6 +10,8 @@ accepts exactly the policies a synced one would. A change is noticed by polling 
 directory's file stamps (name, size, mtime) every ``interval`` seconds: cheap, and
 unlike inotify it works on every file system and in every container. A bad edit is
 logged with its diagnostics (file:line) and the last good snapshot keeps serving.
+Each revision is compiled from a private copy of the policy files, taken while the
+directory's stamps stayed the same, so a change is applied whole or not yet.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
-from hessra_core.errors import ConfigError, HessraError, PolicyError
+from hessra_core.errors import ConfigError, HessraError, PolicyError, SourceError
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 OnSnapshot = Callable[[Any], None]
@@ -84,7 +87,7 @@ class PolicyDirSource:
             return False
         self._seen = stamp
         try:
-            snapshot = await asyncio.to_thread(compile_dir, self._dir)
+            snapshot = await asyncio.to_thread(self._compile_stable, stamp)
         except PolicyError as exc:
             self.last_error = str(exc)
             self._log.error(
@@ -100,6 +103,23 @@ class PolicyDirSource:
         self.last_error = None
         self._on_snapshot(snapshot)
         return True
+
+    def _compile_stable(self, stamp: Fingerprint) -> Any:
+        """Compile a private copy of the policy files, taken while the directory was still.
+
+        In place, a change to both files landing between their reads would give a policy
+        nobody wrote (see ``hessra_core.policy.tree_copy``).
+        """
+        if not self._dir.is_dir():
+            return compile_dir(self._dir)  # reports the missing directory by name
+        from hessra_core.policy import compile_policy_dir
+        from hessra_core.policy.tree_copy import copy_when_stable
+
+        with tempfile.TemporaryDirectory(prefix="hessra-policy-dir-") as tmp:
+            if not copy_when_stable(self._dir, Path(tmp), fingerprint, stamp):
+                self._seen = None  # not compiled: try again on the next poll
+                raise SourceError(f"{self._dir} kept changing while its policy files were read")
+            return compile_policy_dir(Path(tmp), revision=f"dir:{self._dir}")
 
     async def start(self) -> None:
         await self.load_once()
