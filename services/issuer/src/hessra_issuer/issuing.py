@@ -6,8 +6,9 @@ middle of a request cannot mix two policies.
 
 Identity-token callers (``Caller.actor``): the minted token's subject is the actor
 itself (``base:child`` when delegated). The permissions are those of a client the
-policy names by the actor when there is one, otherwise those of the base client:
-a delegate never holds more than the identity it was delegated from.
+policy names by the actor exactly (never through a DNS wildcard) when there is one,
+otherwise those of the base client: a delegate never holds more than the identity it
+was delegated from.
 """
 
 from __future__ import annotations
@@ -106,8 +107,15 @@ class Issuing:
             # (even a delegate the policy names as a client of its own).
             self._identity_client(state, caller.base_subject or caller.actor or "")
             actor = caller.actor or ""
-            named = snapshot.match_subject(actor) if actor else None
-            basis = actor if named is not None else (caller.base_subject or actor)
+            basis = caller.base_subject or actor
+            if actor != basis:
+                # A delegate acts with its own permissions only when the policy names it
+                # exactly. The holder of the parent token picks the child's name, so a
+                # DNS wildcard (`*.partner.test` "matching" `base:x.partner.test`) must
+                # not hand it the permissions of an unrelated client.
+                named = snapshot.match_subject(actor)
+                if named is not None and not named.client.identifier.is_wildcard:
+                    basis = actor
             decision = snapshot.decide_subject(basis, resource, operation)
         if decision.allowed:
             return decision
