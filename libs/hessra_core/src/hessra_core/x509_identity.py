@@ -11,7 +11,9 @@ IPv4-mapped IPv6 as IPv4) and the serial number in decimal.
 ``[cacerts]`` signed it directly, both are within their validity dates, the CA has the CA
 flag (and keyCertSign when it carries keyUsage), and the leaf allows client authentication
 (clientAuth when it lists extended key usages, digitalSignature when it lists key usages).
-Every ``[cacerts]`` certificate is a trust anchor: put intermediate CAs there too.
+When several ``[cacerts]`` entries could have signed it (a CA renewed with the same key),
+any one that is valid will do. Every ``[cacerts]`` certificate is a trust anchor: put
+intermediate CAs there too.
 """
 
 from __future__ import annotations
@@ -120,6 +122,10 @@ def verify_chain(
     if not _allows_client_auth(leaf):
         raise AuthenticationError(f"client certificate {subject} is not for client auth")
     issuer_seen = False
+    # A CA renewed in place (same name and key, new dates) sits in [cacerts] beside its
+    # old certificate until that one expires: an unusable copy must not shadow a good one.
+    # Its reason is reported only when no anchor vouches for the leaf.
+    unusable: str | None = None
     for ca in anchors:
         if ca.subject != leaf.issuer:
             continue
@@ -129,10 +135,13 @@ def verify_chain(
         except (ValueError, TypeError, InvalidSignature):
             continue
         if not _is_ca(ca):
-            raise AuthenticationError(f"issuer of {subject} is not a CA certificate")
-        if not _within_dates(ca, now):
-            raise AuthenticationError(f"the CA that issued {subject} is expired or not yet valid")
-        return ca
+            unusable = unusable or f"issuer of {subject} is not a CA certificate"
+        elif not _within_dates(ca, now):
+            unusable = unusable or f"the CA that issued {subject} is expired or not yet valid"
+        else:
+            return ca
+    if unusable is not None:
+        raise AuthenticationError(unusable)
     if issuer_seen:
         raise AuthenticationError(f"client certificate {subject} has an invalid signature")
     raise AuthenticationError(f"client certificate {subject} is not issued by a trusted CA")
