@@ -112,6 +112,8 @@ class DynamicServerCredentials:
         self._require = require_client_auth
         self._lock = threading.Lock()
         self._cert_pem, self._key_pem, self._stamps = self._read_pair()
+        # The stamps of files whose pair was refused: not re-read until they change again.
+        self._rejected: tuple[_FileStamp, _FileStamp] | None = None
         self._ca_pem = self._current_ca()
         self.reloads = 0
 
@@ -146,16 +148,38 @@ class DynamicServerCredentials:
             [(self._key_pem, self._cert_pem)], root_certificates=self._ca_pem
         )
 
+    def _reload_pair(self) -> bool:
+        """Re-read the cert/key files if they changed; True if a new pair was loaded.
+
+        A pair that cannot be used yet (half-rotated, half-written, a file missing) keeps
+        the current one serving and is logged once per change of the files.
+        """
+        stamps: tuple[_FileStamp, _FileStamp] | None = None
+        try:
+            stamps = (_stamp(self._cert_file), _stamp(self._key_file))
+            if stamps in (self._stamps, self._rejected):
+                return False
+            self._cert_pem, self._key_pem, self._stamps = self._read_pair()
+        except (OSError, ConfigError) as exc:
+            if stamps is None or stamps != self._rejected:
+                _log.warning(
+                    "tls_server_cert_reload_failed",
+                    cert_file=str(self._cert_file),
+                    error=str(exc),
+                    note="keeping the previous certificate and key",
+                )
+            self._rejected = stamps
+            return False
+        _log.info("tls_server_cert_reloaded", cert_file=str(self._cert_file))
+        return True
+
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
         """The gRPC fetcher: a new configuration if anything changed, else None."""
         try:
             with self._lock:
-                changed = False
-                stamps = (_stamp(self._cert_file), _stamp(self._key_file))
-                if stamps != self._stamps:
-                    self._cert_pem, self._key_pem, self._stamps = self._read_pair()
-                    changed = True
-                    _log.info("tls_server_cert_reloaded", cert_file=str(self._cert_file))
+                # The two sources are independent: a server pair that cannot be used yet
+                # must not hold back a change of client trust (a CA added or removed).
+                changed = self._reload_pair()
                 ca = self._current_ca()
                 if ca != self._ca_pem:
                     self._ca_pem = ca
