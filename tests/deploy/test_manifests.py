@@ -224,6 +224,22 @@ def test_the_issuer_has_a_pdb_and_a_v2_autoscaler(overlay: str) -> None:
     assert pdb["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "hessra-issuer"}
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_autoscaled_deployments_leave_the_replica_count_to_the_autoscaler(overlay: str) -> None:
+    """A Deployment an HPA scales must not set ``spec.replicas``: every ``kubectl apply``
+    would reset the autoscaled count to that number (say from 12 busy pods to 3) until
+    the HPA scales it back up."""
+    objects = render(overlay)
+    deployments = by_kind(objects, "Deployment")
+    scaled = [
+        hpa["spec"]["scaleTargetRef"]["name"]
+        for hpa in by_kind(objects, "HorizontalPodAutoscaler").values()
+    ]
+    for name in scaled:
+        assert name in deployments, f"the HPA scales {name}, which the overlay does not have"
+        assert "replicas" not in deployments[name]["spec"], f"{overlay}: {name} sets replicas"
+
+
 def test_prod_scales_the_issuer_by_processes_and_replicas() -> None:
     objects = render("prod")
     issuer_toml = next(
