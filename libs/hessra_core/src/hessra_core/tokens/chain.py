@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from hessra_core.errors import (
     AttestationOrderError,
@@ -19,7 +20,7 @@ from hessra_core.errors import (
     ServiceChainError,
     UnknownAttesterError,
 )
-from hessra_core.keys import KeyPair
+from hessra_core.keys import KeyPair, PublicKey
 from hessra_core.tokens import _authority as src
 from hessra_core.tokens._authorize import RIGHT_POLICY, authorize, fact, node_checks, require_str
 from hessra_core.tokens._errors import Context
@@ -88,7 +89,32 @@ def check_attestation_order(
     return names
 
 
-def _required_count(chain: Sequence[ServiceNode], component: str | None) -> int:
+@lru_cache(maxsize=256)
+def _check_chain(chain: tuple[ServiceNode, ...]) -> None:
+    """Refuse a verifier chain no token could satisfy, or one that demands nothing.
+
+    An empty chain would make every token "chain-verified". A component named
+    twice, or two components sharing a key, can never be satisfied (attestations
+    are told apart by key, each node once), and the token would be blamed for it.
+    """
+    if not chain:
+        raise ServiceChainError("the service chain has no nodes: give at least one")
+    components: set[str] = set()
+    owners: dict[PublicKey, str] = {}
+    for node in chain:
+        if node.component in components:
+            raise ServiceChainError(f"the service chain names component {node.component!r} twice")
+        components.add(node.component)
+        owner = owners.setdefault(node.public_key, node.component)
+        if owner != node.component:
+            raise ServiceChainError(
+                f"components {owner!r} and {node.component!r} of the service chain "
+                "share one public key"
+            )
+
+
+def _required_count(chain: tuple[ServiceNode, ...], component: str | None) -> int:
+    _check_chain(chain)
     if component is None:
         return len(chain)
     for position, node in enumerate(chain):
@@ -113,7 +139,9 @@ def verify_service_chain_token(
     """Verify the right as ``verify_token`` does, plus the path the token took.
 
     Every node before ``component`` (all nodes when it is None) must have
-    attested, in chain order, exactly once.
+    attested, in chain order, exactly once. A ``chain`` that is empty, names a
+    component twice or gives two components one key raises ``ServiceChainError``
+    before the token is looked at.
     """
     require_str(("subject", subject), ("resource", resource), ("operation", operation))
     chain = tuple(chain)
