@@ -240,6 +240,32 @@ def test_autoscaled_deployments_leave_the_replica_count_to_the_autoscaler(overla
         assert "replicas" not in deployments[name]["spec"], f"{overlay}: {name} sets replicas"
 
 
+def _log_level(objects: list[dict[str, Any]], deployment: str, container: dict[str, Any]) -> str:
+    """The level the container runs at: a --log-level flag beats the environment, which
+    beats the config file (the services' precedence)."""
+    args = [*container["command"], *container.get("args", [])]
+    if "--log-level" in args:
+        return str(args[args.index("--log-level") + 1])
+    for env in container.get("env", []):
+        if env["name"].endswith("_SERVER_LOG_LEVEL"):
+            return str(env["value"])
+    return str(_config(objects, deployment)["server"].get("log_level", "info"))
+
+
+def test_dev_runs_every_service_with_debug_logs() -> None:
+    objects = render("dev")
+    for deployment, spec in pod_specs(objects).items():
+        (c,) = spec["containers"]
+        assert _log_level(objects, deployment, c) == "debug", deployment
+
+
+def test_prod_logs_at_info() -> None:
+    objects = render("prod")
+    for deployment, spec in pod_specs(objects).items():
+        (c,) = spec["containers"]
+        assert _log_level(objects, deployment, c) == "info", deployment
+
+
 def test_prod_scales_the_issuer_by_processes_and_replicas() -> None:
     objects = render("prod")
     issuer_toml = next(
