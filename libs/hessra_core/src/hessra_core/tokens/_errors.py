@@ -132,8 +132,11 @@ def evaluation_failure(exc: BaseException, ctx: Context, authorizer: Any) -> Tok
             return DomainMismatchError(
                 f"token is restricted to domain {m[1]!r}; it was verified for {asked}"
             )
-    if any(c.source.startswith("check if actor(") for c in checks) or (
-        ctx.kind == "identity" and _NO_POLICY in message
+    # Only an identity verification has an actor to blame. An identity token
+    # offered as an authorization fails its actor checks too, but what is wrong
+    # there is that it grants no right.
+    if ctx.kind == "identity" and (
+        _NO_POLICY in message or any(c.source.startswith("check if actor(") for c in checks)
     ):
         return IdentityMismatchError(f"identity token does not cover actor {ctx.actor!r}")
     if _NO_POLICY in message or any(c.source == _RIGHT_CHECK for c in checks):
