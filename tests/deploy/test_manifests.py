@@ -184,6 +184,31 @@ def test_secrets_are_referenced_never_rendered(overlay: str) -> None:
                 ), f"{name}: {env['name']} holds a secret value inline"
 
 
+def _secrets_referenced(objects: list[dict[str, Any]]) -> set[str]:
+    """Every Secret an object needs: pod volumes and Ingress TLS."""
+    names = {
+        v["secret"]["secretName"]
+        for spec in pod_specs(objects).values()
+        for v in spec["volumes"]
+        if "secret" in v
+    }
+    for ingress in by_kind(objects, "Ingress").values():
+        names |= {t["secretName"] for t in ingress["spec"].get("tls", [])}
+    return names
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_secret_an_overlay_needs_is_documented(overlay: str) -> None:
+    """The operator creates every Secret by hand, so each one must be listed where they
+    read what to create: secret-templates/README.md and the README's Kubernetes section."""
+    templates = (K8S / "secret-templates" / "README.md").read_text()
+    readme = (K8S.parents[1] / "README.md").read_text()
+    section = readme.split("## Deploying to Kubernetes", 1)[1].split("\n## ", 1)[0]
+    for name in sorted(_secrets_referenced(render(overlay))):
+        assert f"`{name}`" in templates, f"secret-templates/README.md does not list {name}"
+        assert f"`{name}`" in section, f"README 'Deploying to Kubernetes' does not list {name}"
+
+
 def test_secret_templates_are_not_part_of_any_kustomization() -> None:
     kustomizations = list(K8S.rglob("kustomization.yaml"))
     assert len(kustomizations) >= 8
