@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -105,3 +106,66 @@ def test_extraction_catches_mistakes() -> None:
     assert not _HESSRA.findall("from hessra import verify_token_local")
     with pytest.raises(SyntaxError):
         compile("def broken(:\n", "README.md:1", "exec")
+
+
+# --- the CLI reference table ------------------------------------------------------------
+
+_CLI_SECTION = README.split("## CLI reference", 1)[1].split("\n## ", 1)[0]
+_ROW = re.compile(r"^\| `hessra ([a-z-]+) ([a-z-]+)` \| (.*?) \| .* \|$", re.M)
+_FLAG = re.compile(r"--[a-z][a-z-]*(?:\[-[a-z]+\])?")
+_CONNECTION_FLAGS = ("--server", "--cert", "--key", "--ca", "--server-name")
+
+
+def _command(group: str, name: str) -> click.Command:
+    parent = cli.commands[group]
+    assert isinstance(parent, click.Group)
+    return parent.commands[name]
+
+
+def _options(command: click.Command) -> set[str]:
+    return {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+
+
+def _table_rows() -> list[tuple[str, str, list[str]]]:
+    """(group, command, flags) of each row; `--x[-y]` stands for `--x` and `--x-y`."""
+    rows = []
+    for group, name, cell in _ROW.findall(_CLI_SECTION):
+        flags: list[str] = []
+        for flag in _FLAG.findall(cell):
+            base, _, suffix = flag.partition("[")
+            flags += [base, base + suffix.rstrip("]")] if suffix else [base]
+        if "connection flags" in cell:
+            flags += _CONNECTION_FLAGS
+        rows.append((group, name, flags))
+    return rows
+
+
+def test_the_cli_table_lists_every_command() -> None:
+    listed = {(g, c) for g, c, _ in _table_rows()}
+    existing = {
+        (name, sub)
+        for name, group in cli.commands.items()
+        if isinstance(group, click.Group)
+        for sub in group.commands
+    }
+    assert listed == existing
+
+
+@pytest.mark.parametrize(
+    ("group", "command", "flags"), _table_rows(), ids=[f"{g}-{c}" for g, c, _ in _table_rows()]
+)
+def test_cli_table_flags_exist(group: str, command: str, flags: list[str]) -> None:
+    assert flags, f"no flags read from the row of `hessra {group} {command}`"
+    missing = set(flags) - _options(_command(group, command))
+    assert not missing, f"README lists {sorted(missing)} for `hessra {group} {command}`"
+
+
+def test_the_json_flag_claim_names_its_exceptions() -> None:
+    """The README says which commands take `--json`; every other one must."""
+    match = re.search(r"Every command but (.+?) takes `--json`", _CLI_SECTION, re.S)
+    assert match, "the CLI reference no longer says which commands take --json"
+    exceptions = set(re.findall(r"`hessra ([a-z-]+) ([a-z-]+)`", match[1]))
+    assert exceptions, match[0]
+    for group, name, _ in _table_rows():
+        takes_json = "--json" in _options(_command(group, name))
+        assert takes_json != ((group, name) in exceptions), f"hessra {group} {name}"
