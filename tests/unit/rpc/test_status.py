@@ -6,7 +6,13 @@ import grpc
 import pytest
 
 from hessra_core import errors
-from hessra_core.rpc.status import INTERNAL_MESSAGE, reason_for, status_for, status_message
+from hessra_core.rpc.status import (
+    INTERNAL_MESSAGE,
+    MAX_STATUS_MESSAGE,
+    reason_for,
+    status_for,
+    status_message,
+)
 
 CASES = [
     (errors.AuthenticationError("no client certificate"), grpc.StatusCode.UNAUTHENTICATED),
@@ -52,3 +58,20 @@ def test_every_error_class_has_a_deliberate_code() -> None:
         is grpc.StatusCode.INTERNAL
     ]
     assert unmapped == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["x" * 100_000, "line\n" * 10_000, "é" * 50_000],
+    ids=["long-line", "many-lines", "non-ascii"],
+)
+def test_an_overlong_message_is_shortened_to_fit_a_status_header(message: str) -> None:
+    sent = status_message(errors.PolicyError([], message))
+    assert len(sent) <= MAX_STATUS_MESSAGE
+    assert sent.startswith(message[:100])
+    assert "characters truncated" in sent
+
+
+def test_a_message_within_the_limit_travels_whole() -> None:
+    message = "a\n" * (MAX_STATUS_MESSAGE // 2)
+    assert status_message(errors.PolicyError([], message)) == message

@@ -41,6 +41,14 @@ _CODES: tuple[tuple[type[errors.HessraError], grpc.StatusCode], ...] = (
 
 INTERNAL_MESSAGE = "internal error"
 
+# The status message travels percent-encoded in the grpc-message header, and a header
+# past the peer's metadata limit (8 KiB soft, 16 KiB hard by default) replaces the whole
+# status with RESOURCE_EXHAUSTED "received metadata size exceeds ...": the caller would
+# lose the code and the reason. Messages are cut to fit well within it.
+MAX_STATUS_MESSAGE = 2048  # characters
+_MAX_ENCODED = 6000  # bytes once percent-encoded
+_TRUNCATED = "\n... [{} characters truncated]"
+
 # Trailing metadata key carrying the stable ``reason`` of a HessraError.
 REASON_METADATA_KEY = "x-hessra-reason"
 
@@ -58,9 +66,33 @@ def status_for(exc: BaseException) -> grpc.StatusCode:
 def status_message(exc: BaseException) -> str:
     """The short, secret-free message sent to the caller."""
     if isinstance(exc, errors.HessraError):
-        # Multi-line messages (policy diagnostics) travel whole: they carry file:line.
-        return exc.message
+        # Multi-line messages (policy diagnostics) travel whole, file:line and all,
+        # unless they could not fit in a status header.
+        return _fit(exc.message)
     return INTERNAL_MESSAGE
+
+
+def _encoded_size(char: str) -> int:
+    # grpc-message keeps printable ASCII except '%' and percent-encodes each UTF-8 byte
+    # of anything else.
+    if " " <= char <= "~" and char != "%":
+        return 1
+    return 3 * len(char.encode("utf-8", "surrogatepass"))
+
+
+def _fit(message: str) -> str:
+    if len(message) * 12 <= _MAX_ENCODED:
+        return message  # fits even if every character took 12 encoded bytes
+    if len(message) <= MAX_STATUS_MESSAGE and sum(map(_encoded_size, message)) <= _MAX_ENCODED:
+        return message
+    reserve = len(_TRUNCATED.format(len(message)))
+    budget, keep = _MAX_ENCODED - 3 * reserve, 0
+    for char in message[: MAX_STATUS_MESSAGE - reserve]:
+        budget -= _encoded_size(char)
+        if budget < 0:
+            break
+        keep += 1
+    return message[:keep] + _TRUNCATED.format(len(message) - keep)
 
 
 def reason_for(exc: BaseException) -> str:
@@ -70,4 +102,11 @@ def reason_for(exc: BaseException) -> str:
     return "internal"
 
 
-__all__ = ["INTERNAL_MESSAGE", "REASON_METADATA_KEY", "reason_for", "status_for", "status_message"]
+__all__ = [
+    "INTERNAL_MESSAGE",
+    "MAX_STATUS_MESSAGE",
+    "REASON_METADATA_KEY",
+    "reason_for",
+    "status_for",
+    "status_message",
+]
