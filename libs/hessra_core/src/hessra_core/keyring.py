@@ -71,7 +71,10 @@ class Keyring:
                 verifying.append(PublicKey.parse(Path(path).read_text(encoding="ascii")))
             except OSError as exc:
                 problems.append(f"{path}: cannot read public key: {exc.strerror}")
-            except (KeyFormatError, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError:
+                # Its text would quote a byte of the file, which may be a secret key.
+                problems.append(f"{path}: public key file is not ASCII text")
+            except KeyFormatError as exc:
                 problems.append(f"{path}: {exc}")
         if not signing_files:
             problems.append("at least one signing key file is required")
