@@ -11,10 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from hessra_core.errors import ConfigError
+from hessra_core.errors import ConfigError, KeyFormatError
 from hessra_core.keyring import Keyring
-from hessra_core.keys import KeyPair
+from hessra_core.keys import Algorithm, KeyPair, PublicKey
 
 
 def test_binary_verify_file_is_refused_without_quoting_its_bytes(tmp_path: Path) -> None:
@@ -28,3 +30,35 @@ def test_binary_verify_file_is_refused_without_quoting_its_bytes(tmp_path: Path)
     message = str(info.value)
     assert f"{der}: public key file is not ASCII text" in message
     assert not re.search(r"0x[0-9a-f]{2}|byte|position", message), message
+
+
+def _ec_private_key_with_parameters() -> str:
+    # What `openssl ecparam -name prime256v1 -genkey` writes: the private key is second.
+    key = ec.generate_private_key(ec.SECP256R1())
+    params = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    return params + private
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: KeyPair.generate().private_pem(),
+        lambda: "\n" + KeyPair.generate(Algorithm.SECP256R1).private_pem(),
+        _ec_private_key_with_parameters,
+    ],
+    ids=["pkcs8", "leading-blank-line", "ec-parameters-first"],
+)
+def test_private_key_pem_is_named_as_such_wherever_it_sits(make: object) -> None:
+    assert callable(make)
+    pem = make()
+    with pytest.raises(KeyFormatError) as info:
+        PublicKey.parse(pem)
+    assert str(info.value) == "expected a public key but got a PEM private key"
+    # Nothing from the parser (which saw the secret) rides along as the cause.
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__ or info.value.__context__ is None

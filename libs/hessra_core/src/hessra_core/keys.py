@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from hessra_core.errors import KeyFormatError, UnknownKeyIdError
 biscuit_auth: Any = _biscuit_auth
 
 _PEM_MARKER = "-----BEGIN"
+_PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 class Algorithm(enum.Enum):
@@ -116,8 +118,10 @@ class PublicKey:
 
     @staticmethod
     def _parse_pem(pem: str) -> PublicKey:
-        if "PRIVATE KEY" in pem.split("\n", 1)[0]:
-            # Refuse without echoing anything: this is someone's secret.
+        if _PEM_PRIVATE.search(pem):
+            # Refuse without echoing anything: this is someone's secret. The
+            # private key need not come first (`openssl ecparam -genkey` writes
+            # EC PARAMETERS before it), so look at every BEGIN line.
             raise KeyFormatError("expected a public key but got a PEM private key")
         try:
             key = serialization.load_pem_public_key(pem.encode("ascii"))
