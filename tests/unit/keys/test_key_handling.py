@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hessra_core.errors import ConfigError, KeyFormatError
 from hessra_core.keyring import Keyring
-from hessra_core.keys import Algorithm, KeyPair, PublicKey
+from hessra_core.keys import Algorithm, KeyPair, KeySet, PublicKey
 
 
 def test_binary_verify_file_is_refused_without_quoting_its_bytes(tmp_path: Path) -> None:
@@ -62,3 +62,28 @@ def test_private_key_pem_is_named_as_such_wherever_it_sits(make: object) -> None
     # Nothing from the parser (which saw the secret) rides along as the cause.
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__ or info.value.__context__ is None
+
+
+def _clashing(first: PublicKey) -> PublicKey:
+    """A different key that reports ``first``'s id, standing in for a 32-bit id collision."""
+    other = KeyPair.generate().public_key
+    other.__dict__["key_id"] = first.key_id  # key_id is a cached_property
+    assert other != first
+    assert other.key_id == first.key_id
+    return other
+
+
+def test_keyset_refuses_two_keys_sharing_an_id() -> None:
+    first = KeyPair.generate().public_key
+    second = _clashing(first)
+    with pytest.raises(KeyFormatError) as info:
+        KeySet.of(first, second)
+    assert str(info.value) == (
+        f"keys {first} and {second} share key id {first.key_id}: "
+        "a token's root key id could not tell them apart"
+    )
+
+
+def test_keyset_still_accepts_the_same_key_twice() -> None:
+    key = KeyPair.generate().public_key
+    assert KeySet.of(key, key.to_string(), key) == KeySet.of(key)

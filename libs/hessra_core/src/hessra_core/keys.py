@@ -300,8 +300,21 @@ class KeySet(Mapping[int, PublicKey]):
 
     @classmethod
     def of(cls, *keys: PublicKey | str) -> KeySet:
-        parsed = [k if isinstance(k, PublicKey) else PublicKey.parse(k) for k in keys]
-        return cls({k.key_id: k for k in parsed})
+        """A set of ``keys`` (objects or text), each under its own ``key_id``.
+
+        Two different keys sharing an id (a 32-bit collision) raise
+        ``KeyFormatError``: keeping either would silently distrust the other.
+        """
+        by_id: dict[int, PublicKey] = {}
+        for item in keys:
+            key = item if isinstance(item, PublicKey) else PublicKey.parse(item)
+            held = by_id.setdefault(key.key_id, key)
+            if held != key:
+                raise KeyFormatError(
+                    f"keys {held} and {key} share key id {key.key_id}: "
+                    "a token's root key id could not tell them apart"
+                )
+        return cls(by_id)
 
     @classmethod
     def coerce(cls, keys: PublicKey | KeySet | str) -> KeySet:
