@@ -70,6 +70,20 @@ def _require(**fields: str) -> None:
         raise InvalidRequestError(f"{', '.join(empty)} must not be empty")
 
 
+# A policy declares resources and operations as names of 1-128 characters, so a longer one
+# can never be granted; a domain is a host-like name (at most 253 characters, as in DNS).
+# Refusing them up front gives a clear error instead of echoing kilobytes into the status
+# and the log line (and, for a domain, into the token).
+MAX_NAME_CHARS = 128
+MAX_DOMAIN_CHARS = 253
+
+
+def _bounded(**fields: tuple[str | None, int]) -> None:
+    for name, (value, limit) in fields.items():
+        if value is not None and len(value) > limit:
+            raise InvalidRequestError(f"{name} is {len(value)} characters long; at most {limit}")
+
+
 def _ttl(requested: int | None, configured: int) -> int:
     if requested is not None and not 1 <= requested <= MAX_TOKEN_LIFETIME:
         raise InvalidRequestError(f"ttl_seconds must be 1..{MAX_TOKEN_LIFETIME}, got {requested}")
@@ -162,6 +176,12 @@ class Issuing:
     ) -> IssuedToken:
         if not (resource and operation):
             _require(resource=resource, operation=operation)
+        if len(resource) > MAX_NAME_CHARS or len(operation) > MAX_NAME_CHARS or domain:
+            _bounded(
+                resource=(resource, MAX_NAME_CHARS),
+                operation=(operation, MAX_NAME_CHARS),
+                domain=(domain, MAX_DOMAIN_CHARS),
+            )
         grant = self._grant(caller, state, resource, operation)
         key_id = self.keyring.active_key_id
         minted = tokens.mint_token(
