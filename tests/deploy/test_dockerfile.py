@@ -120,6 +120,13 @@ def test_multi_stage_from_one_pinned_slim_python(stages: list[Stage]) -> None:
     assert "builder" in copied_from
 
 
+def test_the_readme_names_the_base_image_the_dockerfile_pins(stages: list[Stage]) -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Deploying to Kubernetes", 1)[1].split("\n## ", 1)[0]
+    for base in {stage.base for stage in stages}:
+        assert f"`{base}`" in section, f"README 'Deploying to Kubernetes' does not name {base}"
+
+
 def test_runs_as_a_numeric_non_root_user(stages: list[Stage]) -> None:
     users = stages[-1].ops("USER")
     assert users, "the runtime stage sets no USER"
