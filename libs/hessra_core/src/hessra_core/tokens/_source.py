@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hessra_core.errors import DomainMismatchError
 from hessra_core.tokens.model import from_unix
 
 _KEY = r"((?:ed25519|secp256r1)/[0-9a-f]+)"
@@ -70,6 +71,15 @@ def chain_nodes(authority_source: str) -> list[Requirement]:
     return [Requirement(n, k) for _, n, k in NODE_RULE.findall(authority_source)]
 
 
+def only_domain(authority_source: str) -> str | None:
+    """The one domain the authority block restricts the token to, if any."""
+    domains = sorted(set(DOMAIN_CHECK.findall(authority_source)))
+    if len(domains) > 1:
+        # A verifier supplies one domain, so no verifier could ever accept this token.
+        raise DomainMismatchError(f"token is restricted to several domains: {domains!r}")
+    return domains[0] if domains else None
+
+
 def is_attestation(source: str) -> bool:
     return SERVICE_FACT.search(source) is not None
 
@@ -81,5 +91,6 @@ __all__ = [
     "earliest_expiry",
     "expiry_of",
     "is_attestation",
+    "only_domain",
     "required_signers",
 ]

@@ -26,7 +26,12 @@ from hessra_core.tokens._authorize import (
 from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import Context, append_failure
 from hessra_core.tokens._load import Keys, LoadedToken, load_token
-from hessra_core.tokens._source import ACTOR_CHECK, ACTOR_PREFIX_CHECK, DELEGATED_FACT
+from hessra_core.tokens._source import (
+    ACTOR_CHECK,
+    ACTOR_PREFIX_CHECK,
+    DELEGATED_FACT,
+    only_domain,
+)
 from hessra_core.tokens.limits import DEFAULT_LIMITS, RunLimits
 from hessra_core.tokens.model import (
     DEFAULT_TTL,
@@ -212,7 +217,10 @@ def delegate_identity_token(
     subject = _subject_of(loaded)
     identity = f"{_narrowest_identity(loaded, subject)}:{child}"
     # Delegating is only meaningful if the token would accept the new identity.
-    verify_identity_token(token, root_keys, actor=identity, now=now)
+    # A domain restriction binds verifiers, not the holder: check under the
+    # token's own domain (the delegated token keeps the restriction).
+    domain = only_domain(loaded.biscuit.block_source(0))
+    verify_identity_token(token, root_keys, actor=identity, domain=domain, now=now)
     params = {"identity": identity, "expiration": to_unix(now) + ttl}
     return _append_ephemeral(loaded, src.DELEGATION_BLOCK, params)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from hessra_core.errors import DomainMismatchError, SignerNotRequiredError, TokenExpiredError
+from hessra_core.errors import SignerNotRequiredError, TokenExpiredError
 from hessra_core.keys import KeyPair, PublicKey
 from hessra_core.tokens import _authority as src
 from hessra_core.tokens._authorize import (
@@ -31,9 +31,9 @@ from hessra_core.tokens._biscuit import biscuit
 from hessra_core.tokens._errors import Context
 from hessra_core.tokens._load import Keys, LoadedToken, append_third_party, load_token
 from hessra_core.tokens._source import (
-    DOMAIN_CHECK,
     Requirement,
     earliest_expiry,
+    only_domain,
     required_signers,
 )
 from hessra_core.tokens.model import check_name, from_unix, to_unix
@@ -89,14 +89,6 @@ class SignoffRequest:
         return tuple(name for name in self.required if name not in done)
 
 
-def _only_domain(loaded: LoadedToken) -> str | None:
-    domains = sorted(set(DOMAIN_CHECK.findall(loaded.biscuit.block_source(0))))
-    if len(domains) > 1:
-        # A verifier supplies one domain, so no verifier could ever accept this token.
-        raise DomainMismatchError(f"token is restricted to several domains: {domains!r}")
-    return domains[0] if domains else None
-
-
 def check_signoff_request(
     token: str,
     root_keys: Keys,
@@ -134,7 +126,7 @@ def check_signoff_request(
         raise TypeError("signer_public_key must be a hessra_core.keys.PublicKey")
     loaded = load_token(token, root_keys)
     required, signed = signoff_state(loaded)
-    domain = _only_domain(loaded)
+    domain = only_domain(loaded.biscuit.block_source(0))
     facts = [fact("time", to_unix(now)), fact("resource", resource), fact("operation", operation)]
     if domain is not None:
         facts.append(fact("domain", domain))
