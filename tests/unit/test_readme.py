@@ -169,3 +169,76 @@ def test_the_json_flag_claim_names_its_exceptions() -> None:
     for group, name, _ in _table_rows():
         takes_json = "--json" in _options(_command(group, name))
         assert takes_json != ((group, name) in exceptions), f"hessra {group} {name}"
+
+
+# --- the configuration reference tables ---------------------------------------------------
+
+_CONFIG_SECTION = README.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+_KEY = re.compile(r"`([a-z_]+(?:\.[a-z_*]+)?)`")
+
+
+def _service_settings(service: str) -> tuple[set[str], set[str]]:
+    """(the ``section.key`` settings, the command-line flags) a service accepts."""
+    if service == "policy-sync":
+        from hessra_policy_sync import __main__ as sync_main
+        from hessra_policy_sync.config import SCHEMA as SYNC_SCHEMA
+
+        keys = {f"{s}.{k}" for s, table in SYNC_SCHEMA.items() for k in table}
+        parser = sync_main._parser()
+    elif service == "issuer":
+        from hessra_issuer import __main__ as issuer_main
+        from hessra_issuer.config import SCHEMA as ISSUER_SCHEMA
+
+        keys = {f"{s}.{k}" for s, k in ISSUER_SCHEMA.keys}
+        parser = issuer_main.parser()
+    else:
+        from hessra_signer import __main__ as signer_main
+        from hessra_signer.config import SCHEMA as SIGNER_SCHEMA
+
+        keys = {f"{s}.{k}" for s, k in SIGNER_SCHEMA.keys}
+        parser = signer_main.parser()
+    flags = {opt for action in parser._actions for opt in action.option_strings}
+    return keys, flags
+
+
+def _config_rows(heading: str) -> list[tuple[list[str], list[str]]]:
+    """(settings, flags) of each row of the table under ``### <heading>``; a key written
+    without a section (`key_file` after `server.cert_file`) takes the previous one's."""
+    table = _CONFIG_SECTION.split(f"### {heading}", 1)[1].split("\n### ", 1)[0]
+    rows = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        keys, section = [], ""
+        for key in _KEY.findall(cells[0]):
+            if "." in key:
+                section = key.split(".", 1)[0]
+            else:
+                key = f"{section}.{key}"
+            keys.append(key)
+        flags = re.findall(r"`(--[a-z][a-z-]*)", cells[1])
+        rows.append((keys, flags))
+    return rows
+
+
+_CONFIG_TABLES = [("Issuer", "issuer"), ("policy-sync", "policy-sync"), ("Signer", "signer")]
+
+
+@pytest.mark.parametrize(("heading", "service"), _CONFIG_TABLES, ids=[s for _, s in _CONFIG_TABLES])
+def test_config_tables_name_real_settings_and_flags(heading: str, service: str) -> None:
+    keys, flags = _service_settings(service)
+    rows = _config_rows(heading)
+    assert len(rows) >= 5, f"read only {len(rows)} rows under ### {heading}"
+    for row_keys, row_flags in rows:
+        for key in row_keys:
+            if key.endswith(".*"):  # `policy.*`: the whole section
+                assert any(k.startswith(key[:-1]) for k in keys), key
+            else:
+                assert key in keys, f"README names {key}; hessra-{service} has no such setting"
+        for flag in row_flags:
+            assert flag in flags, f"README names {flag}; hessra-{service} has no such flag"
+    documented = {k for row_keys, _ in rows for k in row_keys}
+    wildcards = tuple(k[:-1] for k in documented if k.endswith(".*"))
+    undocumented = {k for k in keys - documented if not k.startswith(wildcards or ("\0",))}
+    assert not undocumented, f"hessra-{service} settings missing from the README table"
