@@ -23,6 +23,7 @@ PEM keys hold no commas, so that is unambiguous).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -123,11 +124,21 @@ def convert(
         if kind == "int":
             if isinstance(raw, bool):
                 raise TypeError(words)
+            if isinstance(raw, float) and not raw.is_integer():
+                # int() would drop the fraction (2.7 workers -> 2) or raise OverflowError.
+                problems.append(f"{where}: {raw!r} is not a whole number")
+                return None
             return int(raw)
         if kind == "float":
             if isinstance(raw, bool):
                 raise TypeError(words)
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                # NaN passes every range check (comparisons with it are false) and an
+                # infinite grace or interval is a wait that never ends.
+                problems.append(f"{where}: {raw!r} is not a finite number")
+                return None
+            return number
         if kind == "path":
             if not isinstance(raw, str | os.PathLike):
                 raise TypeError(words)
