@@ -265,6 +265,32 @@ def test_autoscaled_deployments_leave_the_replica_count_to_the_autoscaler(overla
         assert "replicas" not in deployments[name]["spec"], f"{overlay}: {name} sets replicas"
 
 
+def _replicas(objects: list[dict[str, Any]], name: str) -> int:
+    """The fewest pods a Deployment runs: its HPA's minReplicas, else spec.replicas."""
+    for hpa in by_kind(objects, "HorizontalPodAutoscaler").values():
+        if hpa["spec"]["scaleTargetRef"]["name"] == name:
+            return int(hpa["spec"].get("minReplicas", 1))
+    return int(by_kind(objects, "Deployment")[name]["spec"].get("replicas", 1))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_replicated_deployment_has_a_pdb_that_still_lets_nodes_drain(overlay: str) -> None:
+    """A Deployment serving live traffic from several pods keeps at least one through a
+    node drain; and no PDB asks for as many pods as there are, which would block drains."""
+    objects = render(overlay)
+    pdbs = list(by_kind(objects, "PodDisruptionBudget").values())
+    for name, deployment in by_kind(objects, "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        mine = [p for p in pdbs if p["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+        replicas = _replicas(objects, name)
+        if replicas > 1:
+            assert mine, f"{overlay}: {name} runs {replicas} pods and has no PodDisruptionBudget"
+        for pdb in mine:
+            assert 0 <= pdb["spec"]["minAvailable"] < max(replicas, 1), (
+                f"{overlay}: {pdb['metadata']['name']} would block every eviction of {name}"
+            )
+
+
 def _log_level(objects: list[dict[str, Any]], deployment: str, container: dict[str, Any]) -> str:
     """The level the container runs at: a --log-level flag beats the environment, which
     beats the config file (the services' precedence)."""
