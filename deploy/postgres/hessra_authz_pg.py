@@ -240,6 +240,7 @@ class Runtime:
         return True
 
     def delete_public_key(self, key_name: str) -> bool:
+        self._require(key_name=key_name)
         rows = self._plpy.execute(self._plan("delete_key", _DELETE_KEY_SQL, ["text"]), [key_name])
         return len(rows) > 0
 
@@ -282,12 +283,15 @@ class Runtime:
         return len(rows) > 0
 
     def delete_service_chain(self, service_name: str) -> bool:
+        self._require(service_name=service_name)
         rows = self._plpy.execute(
             self._plan("delete_chain", _DELETE_CHAIN_SQL, ["text"]), [service_name]
         )
         return len(rows) > 0
 
     def get_service_chain(self, service_name: str) -> str:
+        # NULL would match no row and read as "no chain named None".
+        self._require(service_name=service_name)
         rows = self._plpy.execute(self._plan("get_chain", _CHAIN_SQL, ["text"]), [service_name])
         if len(rows) == 0:
             self._error(
