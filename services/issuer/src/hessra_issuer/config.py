@@ -57,6 +57,7 @@ from hessra_core.service.layered_config import (
     Schema,
     build_config,
     check_address,
+    check_ca_file,
     check_health_port,
     check_policy_source,
     check_readable,
@@ -172,6 +173,7 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     check_runtime(cfg, problems)
     for name in ("cert_file", "key_file", "extra_client_ca_file"):
         check_readable(f"server.{name}", cfg.get(name), problems)
+    check_ca_file("server.extra_client_ca_file", cfg.get("extra_client_ca_file"), problems)
     for path in (*cfg.get("signing_key_files", ()), *cfg.get("verify_key_files", ())):
         check_readable("keys", path, problems)
     _check_material(cfg, problems)

@@ -11,9 +11,9 @@ what they share is the mechanics, as small functions that all append to one
   later layers win) and returns the merged fields; :func:`convert` turns one raw value
   into its kind. Relative paths from the file resolve against the file's directory;
   from the environment or flags, against the working directory.
-- :func:`check_address`, :func:`check_readable`, :func:`check_health_port`,
-  :func:`check_runtime` and :func:`check_policy_source` are the validations the
-  services have in common, with the messages operators already know.
+- :func:`check_address`, :func:`check_readable`, :func:`check_ca_file`,
+  :func:`check_health_port`, :func:`check_runtime` and :func:`check_policy_source` are
+  the validations the services have in common, with the messages operators already know.
 
 Kinds: ``str``; ``str?`` (empty means unset); ``int``; ``float``; ``path`` (empty
 means unset); ``paths`` and ``strs`` (lists; from the environment, comma-separated:
@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from cryptography import x509
 
 from hessra_core.errors import ConfigError
 
@@ -279,6 +281,33 @@ def check_readable(name: str, path: Path | None, problems: list[str]) -> None:
         problems.append(f"{name}: {path} does not exist or is not readable")
 
 
+def check_ca_file(name: str, path: Path | None, problems: list[str]) -> None:
+    """A CA bundle (``server.extra_client_ca_file``): PEM certificates, each one a CA.
+
+    gRPC refuses unreadable trust roots only when it binds the port, and says "cannot
+    bind" about the address; this names the setting and the file instead. A file that is
+    missing or unreadable is left to :func:`check_readable`.
+    """
+    if path is None or not os.access(path, os.R_OK):
+        return
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        problems.append(f"{name}: {path}: cannot read: {exc.strerror}")
+        return
+    except ValueError:
+        problems.append(f"{name}: {path}: holds no PEM certificate")
+        return
+    for cert in certs:
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except (x509.ExtensionNotFound, ValueError):
+            is_ca = False
+        if not is_ca:
+            label = cert.subject.rfc4514_string() or f"serial={cert.serial_number}"
+            problems.append(f"{name}: {path}: {label} is not a CA certificate")
+
+
 def health_port_clashes(health: str, others: Mapping[str, str]) -> list[str]:
     """Problems if ``health``'s fixed port is also one of ``others``' ports.
 
@@ -342,6 +371,7 @@ __all__ = [
     "Schema",
     "build_config",
     "check_address",
+    "check_ca_file",
     "check_health_port",
     "check_policy_source",
     "check_readable",
