@@ -106,7 +106,8 @@ def _narrowest_identity(loaded: LoadedToken, subject: str) -> str:
     Our delegation blocks carry a ``delegated`` fact, read through a Datalog
     query. Blocks appended by Hessra's tools carry only the actor check; for
     those the identity is read from the printed check. Either way the result
-    is only a claim: callers verify it with ``verify_identity_token``.
+    is only a claim: callers verify it with ``verify_identity_token``. Two
+    claims of which neither narrows the other raise ``IdentityMismatchError``.
     """
     token = loaded.biscuit
     authorizer = world(token)
@@ -125,10 +126,18 @@ def _narrowest_identity(loaded: LoadedToken, subject: str) -> str:
         else:
             claimed = [a for a, b in ACTOR_CHECK.findall(source) if a == b]
             claimed += ACTOR_PREFIX_CHECK.findall(source)
-        for identity in claimed:
-            # A delegation can only narrow: ignore anything outside the current identity.
+        # Shortest first, so nested claims in one block narrow step by step
+        # whatever order the query returned them in.
+        for identity in sorted(set(claimed), key=lambda c: (len(c), c)):
             if identity.startswith(narrowest + ":"):
                 narrowest = identity
+            elif identity != narrowest and not narrowest.startswith(identity + ":"):
+                # Neither wider nor narrower: the token names two identities and
+                # picking one would be arbitrary. (A wider claim narrows nothing.)
+                raise IdentityMismatchError(
+                    f"identity token is ambiguous: it delegates to both {narrowest!r} "
+                    f"and {identity!r}"
+                )
     return narrowest
 
 
