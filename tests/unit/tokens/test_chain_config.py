@@ -9,6 +9,7 @@ were at fault, and an empty chain never verifies a token.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -24,11 +25,11 @@ from hessra_core.tokens import (
 from .conftest import Chain
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-ASK = {"subject": "alice", "resource": "orders", "operation": "read"}
+ASK: dict[str, Any] = {"subject": "alice", "resource": "orders", "operation": "read"}
 
 
 def _fully_attested(root: KeyPair, chain: Chain) -> str:
-    token = mint_token(root, **ASK, service_chain=chain.nodes, now=NOW).token  # type: ignore[arg-type]
+    token = mint_token(root, **ASK, service_chain=chain.nodes, now=NOW).token
     for name in chain.names:
         token = attest_service_chain_token(
             token, chain.keys[name], resource="orders", root_keys=root.public_key
@@ -41,7 +42,7 @@ def test_an_empty_chain_verifies_nothing(
     root: KeyPair, chain: Chain, component: str | None
 ) -> None:
     # A plain token nobody attested: with an empty chain it used to pass as chain-verified.
-    token = mint_token(root, **ASK, now=NOW).token  # type: ignore[arg-type]
+    token = mint_token(root, **ASK, now=NOW).token
     with pytest.raises(errors.ServiceChainError, match="no nodes"):
         verify_service_chain_token(
             token, root.public_key, **ASK, chain=[], component=component, now=NOW
