@@ -43,10 +43,31 @@ def load_certificate(cert: x509.Certificate | bytes | str) -> x509.Certificate:
         raise AuthenticationError("client certificate cannot be parsed") from exc
 
 
+def _subject(cert: x509.Certificate) -> str:
+    try:
+        return cert.subject.rfc4514_string() or "(no subject)"
+    except ValueError:
+        return f"serial={cert.serial_number}"
+
+
+def _extensions(cert: x509.Certificate) -> x509.Extensions:
+    """The certificate's extensions; AuthenticationError if one is malformed.
+
+    cryptography parses them on first use, and the TLS handshake accepts some it cannot
+    parse (a DNS SAN with a byte outside IA5): refuse the certificate, not fail the call.
+    """
+    try:
+        return cert.extensions
+    except ValueError:
+        raise AuthenticationError(
+            f"client certificate {_subject(cert)} cannot be parsed (a malformed extension)"
+        ) from None
+
+
 def identities_from_certificate(cert: x509.Certificate | bytes | str) -> PresentedIdentities:
     certificate = load_certificate(cert)
     try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = _extensions(certificate).get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return PresentedIdentities.of(serial=certificate.serial_number)
     ips: list[str] = []
@@ -66,7 +87,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
     try:
         if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
             return False
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):  # ValueError: unparseable extensions
         return False
     try:
         return bool(cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign)
@@ -114,7 +135,8 @@ def verify_chain(
             anchors = ()
     else:
         anchors = ca_certs
-    subject = leaf.subject.rfc4514_string() or "(no subject)"
+    subject = _subject(leaf)
+    _extensions(leaf)  # parse them once here, so the checks below cannot fail half-way
     if not anchors:
         raise AuthenticationError("no trusted CA certificates are configured")
     if not _within_dates(leaf, now):

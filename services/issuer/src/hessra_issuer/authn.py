@@ -101,7 +101,10 @@ class CertificateAuthenticator:
 
 
 def _label(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or f"serial={cert.serial_number}"
+    try:
+        return cert.subject.rfc4514_string() or f"serial={cert.serial_number}"
+    except ValueError:  # a subject cryptography cannot parse; the serial still names it
+        return f"serial={cert.serial_number}"
 
 
 def bearer_token(metadata: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> str | None:

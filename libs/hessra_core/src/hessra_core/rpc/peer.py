@@ -88,14 +88,19 @@ def _label_for(pem: bytes) -> str:
         return "-"
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
+        # ValueError: an extension the handshake accepted but cryptography cannot parse.
+        # Authentication refuses such a certificate; the log line still needs a label.
         san = None
     if san is not None:
         for kind in (x509.UniformResourceIdentifier, x509.DNSName, x509.RFC822Name):
             names = san.get_values_for_type(kind)
             if names:
                 return str(names[0])
-    cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    try:
+        cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    except ValueError:
+        cns = []
     if cns:
         value = cns[0].value
         return value if isinstance(value, str) else value.decode("utf-8", "replace")
