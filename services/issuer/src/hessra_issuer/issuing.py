@@ -229,7 +229,10 @@ class Issuing:
             )
         match = state.snapshot.match(caller.identities)
         if match is None:
-            raise AuthenticationError(f"client certificate {caller.label} matches no client")
+            # No client, or several (an ambiguous certificate is refused, never resolved
+            # to one of them): the decision's message says which, naming the candidates.
+            why = state.snapshot.decide(caller.identities, "", "")
+            raise AuthenticationError(f"client certificate {caller.label}: {why.message}")
         subject = match.subject
         if identifier and identifier != subject:
             other = state.snapshot.match(_only(caller, identifier))
