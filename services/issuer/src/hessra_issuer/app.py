@@ -37,7 +37,7 @@ from hessra_core.service.policy_source import PolicySource, open_policy_source
 from hessra_core.service.snapshot_holder import ServeWhenReady, SnapshotHolder
 from hessra_core.snapshot_file import write_atomic
 from hessra_issuer import metrics
-from hessra_issuer.config import IssuerConfig
+from hessra_issuer.config import IssuerConfig, exposed_key_files
 from hessra_issuer.issuing import Issuing
 from hessra_issuer.servicer import IssuerServicer
 
@@ -87,6 +87,13 @@ class IssuerApp:
         self.keyring = Keyring.load(
             config.signing_key_files, config.verify_key_files, active_key_id=config.active_key_id
         )
+        for path, mode in exposed_key_files(config):
+            _log.warning(
+                "private_key_file_exposed",
+                path=str(path),
+                mode=mode,
+                note="other users may read or replace this key; make it 0600 or 0440",
+            )
         self.holder = SnapshotHolder(extra_ca, log_name="hessra.issuer.snapshot")
         self.running: RunningServer | None = None
         self.metrics_port: int | None = None
