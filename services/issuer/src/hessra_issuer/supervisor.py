@@ -154,6 +154,11 @@ class Supervisor:
             )
             return self._supervise()
         except (TimeoutError, RuntimeError) as exc:
+            if self._stopping:
+                # Asked to stop before every worker was up (a pod deleted while it
+                # starts): a clean stop, not a failed start.
+                _log.info("shutdown_requested_during_start")
+                return 0
             _log.error("issuer_start_failed", error=str(exc))
             return 1
         finally:
@@ -182,6 +187,8 @@ class Supervisor:
                 try:
                     self._collect_ready(READY_TIMEOUT)
                 except (TimeoutError, RuntimeError) as exc:
+                    if self._stopping:
+                        break
                     _log.error("worker_restart_failed", worker=worker.index, error=str(exc))
                     continue
                 self._write_port_file()
