@@ -102,7 +102,12 @@ class SnapshotHolder:
             trusted_cas=len(anchors),
         )
         for listener in self._listeners:
-            listener(state)
+            # The snapshot is served already: a failing listener (metrics, say) must not
+            # keep it from the others, readiness among them.
+            try:
+                listener(state)
+            except Exception:
+                self._log.exception("snapshot_listener_failed", revision=state.revision)
         return True
 
 
