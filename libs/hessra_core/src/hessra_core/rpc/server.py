@@ -103,6 +103,7 @@ class RunningServer:
     service_names: tuple[str, ...]
     serving: bool = False
     health_server: grpc.aio.Server | None = None
+    stopping: bool = False
 
     @property
     def health_port(self) -> int | None:
@@ -115,7 +116,13 @@ class RunningServer:
         return next(iter(self.ports.values()))
 
     async def set_serving(self, serving: bool) -> None:
-        """Report SERVING / NOT_SERVING for every service (readiness)."""
+        """Report SERVING / NOT_SERVING for every service (readiness).
+
+        A no-op once :meth:`stop` began: a snapshot arriving while calls drain must not
+        report the server ready again (gRPC's health servicer ignores it then too).
+        """
+        if self.stopping:
+            return
         status = SERVING if serving else NOT_SERVING
         for name in (OVERALL, *self.service_names):
             await self.health.set(name, status)
@@ -128,6 +135,7 @@ class RunningServer:
 
         The health-only listener stops last: probes see NOT_SERVING while calls drain.
         """
+        self.stopping = True
         await self.health.enter_graceful_shutdown()
         self.serving = False
         try:
