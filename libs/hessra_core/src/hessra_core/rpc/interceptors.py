@@ -27,7 +27,7 @@ Usage in a servicer::
 
 Fields whose name suggests secret material (token, key, secret, password,
 authorization) are dropped from the line even if a servicer passes them: the log
-must never carry a credential.
+must never carry a credential. String values longer than ``MAX_FIELD_CHARS`` are cut.
 """
 
 from __future__ import annotations
@@ -69,6 +69,16 @@ _SECRET_WORDS = ("token", "key", "secret", "password", "authorization", "credent
 # Names that contain a secret word but describe no secret.
 _ALLOWED_NAMES = frozenset({"key_id", "token_id", "token_kind", "token_ttl"})
 CANONICAL_FIELDS = ("caller", "resource", "operation", "decision", "revision")
+# Annotated values often come straight from the request (resource, operation), before the
+# caller is authenticated: a longer string is cut so nobody can write megabyte log lines.
+MAX_FIELD_CHARS = 512
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+        cut = MAX_FIELD_CHARS - 40
+        return f"{value[:cut]}... ({len(value) - cut} more characters)"
+    return value
 
 
 @functools.lru_cache(maxsize=512)
@@ -92,7 +102,7 @@ class RequestRecord:
     def annotate(self, **values: Any) -> None:
         for name, value in values.items():
             if not _is_secret_name(name):
-                self.fields[name] = value
+                self.fields[name] = _bounded(value)
 
 
 _current: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
@@ -274,6 +284,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
 __all__ = [
     "CANONICAL_FIELDS",
     "LATENCY",
+    "MAX_FIELD_CHARS",
     "REQUESTS",
     "ObservabilityInterceptor",
     "RequestRecord",
