@@ -23,6 +23,7 @@ from hessra_core.rpc.server import (
     SERVING,
     Listener,
     RunningServer,
+    connection_age_options,
     serve_until_signalled,
     start_server,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "RunningServer",
     "annotate",
     "configure_logging",
+    "connection_age_options",
     "current_record",
     "peer_certificate",
     "peer_certificate_chain",

@@ -165,6 +165,23 @@ def _health_only_server(health: Any) -> grpc.aio.Server:
     return server
 
 
+def connection_age_options(max_age: float, grace: float) -> list[tuple[str, int]]:
+    """gRPC server options that close each client connection after ``max_age`` seconds.
+
+    Clients keep one HTTP/2 connection for as long as it works, so pods a Deployment or
+    HPA adds behind a Service get no traffic from clients already connected. With a
+    maximum age every connection is drained (GOAWAY, then ``grace`` seconds for calls
+    in flight) and the client reconnects, landing wherever the Service sends it.
+    ``max_age`` 0 keeps connections for ever (gRPC's default).
+    """
+    if max_age <= 0:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", int(max_age * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(max(grace, 1.0) * 1000)),
+    ]
+
+
 async def start_server(
     *,
     listeners: Sequence[Listener],
@@ -278,6 +295,7 @@ __all__ = [
     "Listener",
     "RunningServer",
     "ServiceRegistration",
+    "connection_age_options",
     "serve_until_signalled",
     "start_server",
 ]
