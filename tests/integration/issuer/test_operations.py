@@ -82,6 +82,51 @@ async def test_metrics_endpoint_counts_mints_denials_and_names_the_snapshot(
     assert 'hessra_grpc_requests_total{code="OK",method="/hessra.v1.Issuer/RequestToken"}' in text
 
 
+async def test_metrics_listen_where_configured(make_issuer: Any) -> None:
+    """127.0.0.1 by default; ``server.metrics_host`` opens them to a pod's scraper."""
+    default = await make_issuer(metrics_port=0)
+    everywhere = await make_issuer(metrics_port=0, metrics_host="0.0.0.0")
+    assert default.app._metrics is not None and everywhere.app._metrics is not None
+    assert default.app._metrics._httpd.server_address[0] == "127.0.0.1"
+    assert everywhere.app._metrics._httpd.server_address[0] == "0.0.0.0"
+    async with httpx.AsyncClient() as client:
+        url = f"http://127.0.0.1:{everywhere.app.metrics_port}/metrics"
+        assert "hessra_issuer_ready 1.0" in (await client.get(url)).text
+
+
+def test_metrics_host_and_connection_age_are_checked(files: Any) -> None:
+    base = {
+        "cert_file": str(files.cert_file),
+        "key_file": str(files.key_file),
+        "signing_key_files": [str(files.signing_key)],
+        "policy_dir": str(files.policy_dir),
+    }
+    cfg = load_config(
+        None,
+        env={
+            "HESSRA_ISSUER_SERVER_METRICS_HOST": "0.0.0.0",
+            "HESSRA_ISSUER_SERVER_MAX_CONNECTION_AGE": "300",
+        },
+        overrides=base,
+    )
+    assert (cfg.metrics_host, cfg.max_connection_age) == ("0.0.0.0", 300.0)
+    for host in ("::", "metrics.internal", "localhost"):
+        assert load_config(None, env={}, overrides={**base, "metrics_host": host}).metrics_host
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            None,
+            env={
+                "HESSRA_ISSUER_SERVER_METRICS_HOST": "0.0.0.0:9090",
+                "HESSRA_ISSUER_SERVER_MAX_CONNECTION_AGE": "-5",
+            },
+            overrides=base,
+        )
+    assert "server.metrics_host: '0.0.0.0:9090' is not an IP address or host name (no port)" in (
+        info.value.problems
+    )
+    assert any(p.startswith("server.max_connection_age: -5") for p in info.value.problems)
+
+
 async def test_reflection_lists_the_issuer_service(issuer: Any) -> None:
     stub = reflection_pb2_grpc.ServerReflectionStub(issuer.channel("uri"))
 

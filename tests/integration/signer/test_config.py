@@ -58,6 +58,21 @@ BAD = [
     ("bad_listen", '[server]\nlisten = "nowhere"\n', "'nowhere' is not host:port"),
     ("two_policies", '[policy]\ndir = "."\nsync_target = "127.0.0.1:1"\n', "exactly one of"),
     ("no_issuer_keys", "", "issuer_public_keys or signer.issuer_public_key_files is required"),
+    (
+        "metrics_host_with_port",
+        '[server]\nmetrics_host = "0.0.0.0:9090"\n',
+        "server.metrics_host: '0.0.0.0:9090' is not an IP address or host name (no port)",
+    ),
+    (
+        "connection_age_negative",
+        "[server]\nmax_connection_age = -1.0\n",
+        "server.max_connection_age: -1.0 is not 0 (off)",
+    ),
+    (
+        "extra_ca_not_pem",
+        '[server]\nextra_client_ca_file = "signer.toml"\n',
+        "server.extra_client_ca_file:",
+    ),
 ]
 
 

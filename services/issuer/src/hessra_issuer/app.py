@@ -30,6 +30,7 @@ from hessra_core.rpc import (
     Listener,
     ObservabilityInterceptor,
     RunningServer,
+    connection_age_options,
     serve_until_signalled,
     start_server,
 )
@@ -155,12 +156,17 @@ class IssuerApp:
                 )
             ],
             health_listen=self.config.health_listen,
+            options=connection_age_options(
+                self.config.max_connection_age, self.config.shutdown_grace
+            ),
         )
         self.holder.on_change(lambda state: metrics.record_snapshot(state.revision, state.digest))
         self.holder.on_change(ServeWhenReady(self.running))
         if self.config.metrics_port >= 0:
             base = self.config.metrics_port
-            self._metrics = metrics.MetricsServer(base + self.worker_index if base else 0)
+            self._metrics = metrics.MetricsServer(
+                base + self.worker_index if base else 0, host=self.config.metrics_host
+            )
             self.metrics_port = self._metrics.port
         self._source = open_policy_source(
             self.config,

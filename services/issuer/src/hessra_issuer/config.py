@@ -20,6 +20,9 @@ File layout (every key optional unless noted; the environment variable for a key
     processes = 1                    # worker processes sharing the port (SO_REUSEPORT)
     port_file = ""                   # JSON {"port", "identity_port", "pids", ...} once ready
     metrics_port = -1                # Prometheus; -1 off, 0 ephemeral, N -> N + worker index
+    metrics_host = "127.0.0.1"       # where /metrics listens ("0.0.0.0" in a pod)
+    max_connection_age = 0.0         # seconds before a client connection is drained so the
+                                     # client reconnects (spreads load over new pods); 0 off
     shutdown_grace = 5.0
     log_level = "info"
 
@@ -58,7 +61,9 @@ from hessra_core.service.layered_config import (
     build_config,
     check_address,
     check_ca_file,
+    check_connection_age,
     check_health_port,
+    check_host,
     check_policy_source,
     check_readable,
     check_runtime,
@@ -83,6 +88,8 @@ class IssuerConfig:
     processes: int = 1
     port_file: Path | None = None
     metrics_port: int = -1
+    metrics_host: str = "127.0.0.1"
+    max_connection_age: float = 0.0
     shutdown_grace: float = 5.0
     log_level: str = "info"
     active_key_id: int = 0
@@ -114,6 +121,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "processes"): ("processes", "int"),
     ("server", "port_file"): ("port_file", "path"),
     ("server", "metrics_port"): ("metrics_port", "int"),
+    ("server", "metrics_host"): ("metrics_host", "str"),
+    ("server", "max_connection_age"): ("max_connection_age", "float"),
     ("server", "shutdown_grace"): ("shutdown_grace", "float"),
     ("server", "log_level"): ("log_level", "str"),
     ("keys", "signing_key_files"): ("signing_key_files", "paths"),
@@ -170,6 +179,8 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     metrics_port = cfg.get("metrics_port", -1)
     if not -1 <= metrics_port <= 65535 - MAX_PROCESSES:
         problems.append(f"server.metrics_port: {metrics_port} is not -1, 0 or a port")
+    check_host("server.metrics_host", cfg.get("metrics_host", "127.0.0.1"), problems)
+    check_connection_age("server.max_connection_age", cfg.get("max_connection_age", 0.0), problems)
     check_runtime(cfg, problems)
     for name in ("cert_file", "key_file", "extra_client_ca_file"):
         check_readable(f"server.{name}", cfg.get(name), problems)

@@ -1,7 +1,7 @@
 """Prometheus metrics of one issuer worker process.
 
 Each worker serves its own ``/metrics`` (``server.metrics_port`` + worker index, on
-127.0.0.1 unless configured otherwise): biscuit-python holds the GIL, so the issuer
+``server.metrics_host``, 127.0.0.1 by default): biscuit-python holds the GIL, so the issuer
 scales by processes, and per-process endpoints keep every counter exact without
 prometheus_client's multiprocess mode (which cannot export Info metrics and needs a
 shared scratch directory). Scrape every worker port and sum in PromQL. gRPC call

@@ -25,6 +25,7 @@ from hessra_core.rpc import (
     Listener,
     ObservabilityInterceptor,
     RunningServer,
+    connection_age_options,
     serve_until_signalled,
     start_server,
 )
@@ -93,11 +94,12 @@ class SignerApp:
             service_names=[SIGNER_SERVICE],
             interceptors=[ObservabilityInterceptor()],
             health_listen=cfg.health_listen,
+            options=connection_age_options(cfg.max_connection_age, cfg.shutdown_grace),
         )
         self.holder.on_change(lambda state: metrics.record_snapshot(state.revision, state.digest))
         self.holder.on_change(ServeWhenReady(self.running))
         if cfg.metrics_port >= 0:
-            self.metrics_port = metrics.start_metrics_server(cfg.metrics_port)
+            self.metrics_port = metrics.start_metrics_server(cfg.metrics_port, cfg.metrics_host)
         self._source = open_policy_source(
             cfg,
             self.apply_snapshot,

@@ -16,6 +16,9 @@ in upper case; list values from the environment are comma-separated)::
     extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts] (ops)
     port_file = ""                   # JSON {"port", "pid", "metrics_port", "health_port"}
     metrics_port = -1                # Prometheus; -1 off, 0 ephemeral
+    metrics_host = "127.0.0.1"       # where /metrics listens ("0.0.0.0" in a pod)
+    max_connection_age = 0.0         # seconds before a client connection is drained so the
+                                     # client reconnects (spreads load over new pods); 0 off
     shutdown_grace = 5.0
     log_level = "info"
 
@@ -54,7 +57,10 @@ from hessra_core.service.layered_config import (
     Schema,
     build_config,
     check_address,
+    check_ca_file,
+    check_connection_age,
     check_health_port,
+    check_host,
     check_policy_source,
     check_readable,
     check_runtime,
@@ -79,6 +85,8 @@ class SignerConfig:
     extra_client_ca_file: Path | None = None
     port_file: Path | None = None
     metrics_port: int = -1
+    metrics_host: str = "127.0.0.1"
+    max_connection_age: float = 0.0
     shutdown_grace: float = 5.0
     log_level: str = "info"
     policy_dir: Path | None = None
@@ -101,6 +109,8 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "extra_client_ca_file"): ("extra_client_ca_file", "path"),
     ("server", "port_file"): ("port_file", "path"),
     ("server", "metrics_port"): ("metrics_port", "int"),
+    ("server", "metrics_host"): ("metrics_host", "str"),
+    ("server", "max_connection_age"): ("max_connection_age", "float"),
     ("server", "shutdown_grace"): ("shutdown_grace", "float"),
     ("server", "log_level"): ("log_level", "str"),
     ("signer", "issuer_public_keys"): ("issuer_public_keys", "strs"),
@@ -158,6 +168,8 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
         check_health_port(health, {"server.listen": listen}, problems)
     if not -1 <= cfg.get("metrics_port", -1) <= 65535:
         problems.append(f"server.metrics_port: {cfg['metrics_port']} is not -1, 0 or a port")
+    check_host("server.metrics_host", cfg.get("metrics_host", "127.0.0.1"), problems)
+    check_connection_age("server.max_connection_age", cfg.get("max_connection_age", 0.0), problems)
     check_runtime(cfg, problems)
     for key, where in (
         ("cert_file", "server.cert_file"),
@@ -166,6 +178,7 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
         ("signing_key_file", "signer.key_file"),
     ):
         check_readable(where, cfg.get(key), problems)
+    check_ca_file("server.extra_client_ca_file", cfg.get("extra_client_ca_file"), problems)
     check_policy_source(cfg, problems)
 
 

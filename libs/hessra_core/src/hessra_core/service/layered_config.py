@@ -23,8 +23,10 @@ PEM keys hold no commas, so that is unambiguous).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ from hessra_core.errors import ConfigError
 C = TypeVar("C")
 
 KINDS = ("str", "str?", "int", "float", "path", "paths", "strs")
+# server.max_connection_age: a day at most; clients reconnect after it, so more is pointless.
+MAX_CONNECTION_AGE = 86400.0
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # What a value of each kind must look like, as the problem report words it.
@@ -276,6 +280,27 @@ def check_address(name: str, address: str, problems: list[str]) -> None:
         problems.append(f"{name}: {address!r} is not host:port (port 0..65535)")
 
 
+def check_host(name: str, host: str, problems: list[str]) -> None:
+    """An address to bind: an IPv4 or IPv6 literal, or a host name (no port)."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(host) or len(host) > 253:
+        problems.append(f"{name}: {host!r} is not an IP address or host name (no port)")
+
+
+_HOST_NAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def check_connection_age(name: str, seconds: float, problems: list[str]) -> None:
+    if not 0 <= seconds <= MAX_CONNECTION_AGE:
+        problems.append(f"{name}: {seconds} is not 0 (off) or up to {MAX_CONNECTION_AGE} seconds")
+
+
 def check_readable(name: str, path: Path | None, problems: list[str]) -> None:
     if path is not None and not os.access(path, os.R_OK):
         problems.append(f"{name}: {path} does not exist or is not readable")
@@ -366,13 +391,16 @@ __all__ = [
     "KINDS",
     "LIST_KINDS",
     "LOG_LEVELS",
+    "MAX_CONNECTION_AGE",
     "POLICY_KEYS",
     "SYNC_FILES",
     "Schema",
     "build_config",
     "check_address",
     "check_ca_file",
+    "check_connection_age",
     "check_health_port",
+    "check_host",
     "check_policy_source",
     "check_readable",
     "check_runtime",
