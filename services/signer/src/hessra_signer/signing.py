@@ -3,6 +3,8 @@
 :meth:`Signing.sign` runs the steps of ``Signer.SignToken`` in order and stops at
 the first refusal, each with its own error (and so its own gRPC status):
 
+0. the token, resource and operation are present, and the resource and operation are
+   at most 128 characters, as any policy's names are (``InvalidRequestError``);
 1. the whole token verifies under a trusted issuer key (``SignatureError``,
    ``UnknownKeyIdError``, ``MalformedTokenError``) and has not expired
    (``TokenExpiredError``);
@@ -48,6 +50,21 @@ def _require(**values: str) -> None:
         raise InvalidRequestError(f"{', '.join(empty)} must not be empty")
 
 
+# A policy declares resources and operations as names of 1-128 characters, so a longer
+# one can never be co-signed. Refusing it up front gives a clear error instead of running
+# the token check with it (into the Datalog facts) and echoing kilobytes into the status
+# and the log line. The token itself is bounded by the token engine (MAX_TOKEN_CHARS).
+MAX_NAME_CHARS = 128
+
+
+def _bounded(**values: str) -> None:
+    for name, value in values.items():
+        if len(value) > MAX_NAME_CHARS:
+            raise InvalidRequestError(
+                f"{name} is {len(value)} characters long; at most {MAX_NAME_CHARS}"
+            )
+
+
 class Signing:
     """One signer's identity: its name, its key pair, and the issuer keys it trusts."""
 
@@ -61,6 +78,7 @@ class Signing:
     ) -> SignoffRequest:
         """Steps 1-3: trusted issuer, unexpired, exact grant, needs this signer."""
         _require(token=token, resource=resource, operation=operation)
+        _bounded(resource=resource, operation=operation)
         return check_signoff_request(
             token,
             self.issuer_keys,
@@ -101,4 +119,4 @@ class Signing:
         return SignedToken(signed, checked.subject, checked.pending, str(snapshot.revision))
 
 
-__all__ = ["SignedToken", "Signing"]
+__all__ = ["MAX_NAME_CHARS", "SignedToken", "Signing"]
