@@ -30,6 +30,7 @@ from hessra_core.rpc import (
     start_server,
 )
 from hessra_core.service.policy_source import PolicySource, open_policy_source
+from hessra_core.service.secret_files import warn_exposed_secret_files
 from hessra_core.service.snapshot_holder import ServeWhenReady
 from hessra_core.snapshot_file import write_atomic
 from hessra_signer import metrics
@@ -58,6 +59,16 @@ class SignerApp:
         extra_ca = config.extra_client_ca_file.read_bytes() if config.extra_client_ca_file else b""
         self.signing = Signing(
             config.name, load_keypair(config.signing_key_file), config.issuer_keys
+        )
+        # Anyone who can read the signing key can co-sign as this organisation: say so
+        # (a warning, since some platforms mount secrets world-readable by default).
+        warn_exposed_secret_files(
+            _log,
+            {
+                "signer.key_file": config.signing_key_file,
+                "server.key_file": config.key_file,
+                "policy.sync_key_file": config.sync_key_file,
+            },
         )
         self.holder = SnapshotHolder(extra_ca, log_name="hessra.signer.snapshot")
         self.running: RunningServer | None = None
