@@ -27,7 +27,8 @@ from hessra_core.rpc import (
     RunningServer,
     start_server,
 )
-from hessra_policy_sync.config import DirSourceConfig, PolicySyncConfig
+from hessra_core.service.secret_files import warn_exposed_secret_files
+from hessra_policy_sync.config import DirSourceConfig, GitSourceConfig, PolicySyncConfig
 from hessra_policy_sync.dir_source import DirSource
 from hessra_policy_sync.git_source import GitSource
 from hessra_policy_sync.http_app import build_http_app
@@ -135,6 +136,7 @@ class PolicySyncApp:
     async def start(self) -> None:
         server = self.config.server
         self._warn_insecure()
+        self._warn_exposed_secrets()
         restored = await asyncio.to_thread(self.store.load)
         if restored is not None:
             self._restore(restored)
@@ -215,6 +217,17 @@ class PolicySyncApp:
                 note="webhooks without a configured secret are accepted unsigned; "
                 "anyone who can reach the HTTP port can trigger reconciles",
             )
+
+    def _warn_exposed_secrets(self) -> None:
+        """Name each secret file other users may read (a warning, as in the other services:
+        some platforms mount secrets world-readable by default)."""
+        cfg = self.config
+        files: dict[str, Path | None] = {"server.key_file": cfg.server.key_file}
+        if isinstance(cfg.source, GitSourceConfig):
+            files["source.ssh_key_file"] = cfg.source.ssh_key_file
+            files["source.token_file"] = cfg.source.token_file
+        files.update(cfg.webhook.secret_files)
+        warn_exposed_secret_files(log, files)
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.config.server.shutdown_grace if grace is None else grace

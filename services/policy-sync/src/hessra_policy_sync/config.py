@@ -112,6 +112,8 @@ class WebhookConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY
     dedup_size: int = 1024
     pushed_commit_attempts: int = 6
+    # (setting, path) of each secret file read, so start-up can check who else may read it.
+    secret_files: tuple[tuple[str, Path], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -465,16 +467,20 @@ def _build_source(
 
 
 def _build_webhook(v: dict[str, Any], problems: list[str]) -> WebhookConfig:
+    files = {
+        provider: v.pop(f"{provider}_secret_file", None)
+        for provider in ("github", "gitlab", "generic")
+    }
     secrets = WebhookSecrets(
-        github=_read_secret(
-            v.pop("github_secret_file", None), "webhook.github_secret_file", problems
-        ),
-        gitlab=_read_secret(
-            v.pop("gitlab_secret_file", None), "webhook.gitlab_secret_file", problems
-        ),
-        generic=_read_secret(
-            v.pop("generic_secret_file", None), "webhook.generic_secret_file", problems
-        ),
+        **{
+            provider: _read_secret(path, f"webhook.{provider}_secret_file", problems)
+            for provider, path in files.items()
+        }
+    )
+    v["secret_files"] = tuple(
+        (f"webhook.{provider}_secret_file", path)
+        for provider, path in files.items()
+        if path is not None
     )
     if v.get("max_body_bytes", 1) <= 0:
         problems.append("webhook.max_body_bytes: must be greater than 0")
