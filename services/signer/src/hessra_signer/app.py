@@ -29,6 +29,7 @@ from hessra_core.rpc import (
     serve_until_signalled,
     start_server,
 )
+from hessra_core.service.entrypoint import shutdown_signals
 from hessra_core.service.policy_source import PolicySource, open_policy_source
 from hessra_core.service.secret_files import warn_exposed_secret_files
 from hessra_core.service.snapshot_holder import ServeWhenReady
@@ -146,13 +147,26 @@ class SignerApp:
             await self.running.stop(self.config.shutdown_grace if grace is None else grace)
 
     async def run(self) -> None:
-        """Start, serve until SIGTERM/SIGINT, shut down gracefully."""
-        await self.start()
-        assert self.running is not None
-        try:
-            await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
-        finally:
-            await self.stop(0)
+        """Start, serve until SIGTERM/SIGINT, shut down gracefully.
+
+        The signal handlers are in place before start-up: a pod deleted while the signer
+        compiles its policy or reads its persisted snapshot stops cleanly (exit 0) once
+        start-up is over, instead of dying by the signal with no log line.
+        """
+        with shutdown_signals() as stop_requested:
+            await self.start()
+            assert self.running is not None
+            try:
+                if stop_requested.is_set():
+                    _log.info("shutdown_requested_during_start", grace_s=self.config.shutdown_grace)
+                    await self.running.stop(self.config.shutdown_grace)
+                else:
+                    # Nothing awaits between the check and serve_until_signalled installing
+                    # its own handlers, and asyncio hands a pending signal to the handler
+                    # registered when it runs: no signal falls between the two.
+                    await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
+            finally:
+                await self.stop(0)
 
 
 __all__ = ["SIGNER_SERVICE", "SignerApp"]
