@@ -20,6 +20,8 @@ from hessra_core.keys import KeyPair
 from hessra_issuer.config import load_config
 
 ORDERS = issuer_pb2.RequestTokenRequest(resource="orders", operation="read")
+# What a pod sets so its scraper can reach /metrics; the tests only connect over loopback.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 
 
 async def test_one_log_line_per_rpc_with_decision_and_no_token(issuer: Any) -> None:
@@ -85,10 +87,11 @@ async def test_metrics_endpoint_counts_mints_denials_and_names_the_snapshot(
 async def test_metrics_listen_where_configured(make_issuer: Any) -> None:
     """127.0.0.1 by default; ``server.metrics_host`` opens them to a pod's scraper."""
     default = await make_issuer(metrics_port=0)
-    everywhere = await make_issuer(metrics_port=0, metrics_host="0.0.0.0")
-    assert default.app._metrics is not None and everywhere.app._metrics is not None
+    everywhere = await make_issuer(metrics_port=0, metrics_host=ALL_INTERFACES)
+    assert default.app._metrics is not None
+    assert everywhere.app._metrics is not None
     assert default.app._metrics._httpd.server_address[0] == "127.0.0.1"
-    assert everywhere.app._metrics._httpd.server_address[0] == "0.0.0.0"
+    assert everywhere.app._metrics._httpd.server_address[0] == ALL_INTERFACES
     async with httpx.AsyncClient() as client:
         url = f"http://127.0.0.1:{everywhere.app.metrics_port}/metrics"
         assert "hessra_issuer_ready 1.0" in (await client.get(url)).text
@@ -104,12 +107,12 @@ def test_metrics_host_and_connection_age_are_checked(files: Any) -> None:
     cfg = load_config(
         None,
         env={
-            "HESSRA_ISSUER_SERVER_METRICS_HOST": "0.0.0.0",
+            "HESSRA_ISSUER_SERVER_METRICS_HOST": ALL_INTERFACES,
             "HESSRA_ISSUER_SERVER_MAX_CONNECTION_AGE": "300",
         },
         overrides=base,
     )
-    assert (cfg.metrics_host, cfg.max_connection_age) == ("0.0.0.0", 300.0)
+    assert (cfg.metrics_host, cfg.max_connection_age) == (ALL_INTERFACES, 300.0)
     for host in ("::", "metrics.internal", "localhost"):
         assert load_config(None, env={}, overrides={**base, "metrics_host": host}).metrics_host
     with pytest.raises(ConfigError) as info:
