@@ -35,10 +35,11 @@ from hessra_core.rpc import (
     start_server,
 )
 from hessra_core.service.policy_source import PolicySource, open_policy_source
+from hessra_core.service.secret_files import warn_exposed_secret_files
 from hessra_core.service.snapshot_holder import ServeWhenReady, SnapshotHolder
 from hessra_core.snapshot_file import write_atomic
 from hessra_issuer import metrics
-from hessra_issuer.config import IssuerConfig, exposed_key_files
+from hessra_issuer.config import IssuerConfig
 from hessra_issuer.issuing import Issuing
 from hessra_issuer.servicer import IssuerServicer
 
@@ -88,13 +89,19 @@ class IssuerApp:
         self.keyring = Keyring.load(
             config.signing_key_files, config.verify_key_files, active_key_id=config.active_key_id
         )
-        for path, mode in exposed_key_files(config):
-            _log.warning(
-                "private_key_file_exposed",
-                path=str(path),
-                mode=mode,
-                note="other users may read or replace this key; make it 0600 or 0440",
-            )
+        # Anyone who can read a signing key can mint tokens: say so (a warning, since some
+        # platforms mount secrets world-readable by default).
+        warn_exposed_secret_files(
+            _log,
+            {
+                **{
+                    f"keys.signing_key_files[{i}]": path
+                    for i, path in enumerate(config.signing_key_files, 1)
+                },
+                "server.key_file": config.key_file,
+                "policy.sync_key_file": config.sync_key_file,
+            },
+        )
         self.holder = SnapshotHolder(extra_ca, log_name="hessra.issuer.snapshot")
         self.running: RunningServer | None = None
         self.metrics_port: int | None = None

@@ -191,21 +191,6 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     check_policy_source(cfg, problems)
 
 
-def exposed_key_files(config: IssuerConfig) -> list[tuple[Path, str]]:
-    """Private key files (signing keys, the TLS key) that other users may read or write,
-    with their mode as ``0644``. Refusing them would break platforms that mount secrets
-    world-readable by default (Docker's are 0444), so the issuer warns instead."""
-    exposed = []
-    for path in (*config.signing_key_files, config.key_file):
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            continue  # load_config reported it; a file gone since is the loader's problem
-        if mode & 0o007:
-            exposed.append((path, f"{mode & 0o777:04o}"))
-    return exposed
-
-
 def load_config(
     path: Path | None = None,
     *,
@@ -221,4 +206,4 @@ def load_config(
     return build_config(IssuerConfig, merged, problems, source="issuer config")
 
 
-__all__ = ["ENV_PREFIX", "IssuerConfig", "exposed_key_files", "load_config"]
+__all__ = ["ENV_PREFIX", "IssuerConfig", "load_config"]
