@@ -31,9 +31,9 @@ from hessra_core.rpc import (
     ObservabilityInterceptor,
     RunningServer,
     connection_age_options,
-    serve_until_signalled,
     start_server,
 )
+from hessra_core.service.entrypoint import start_and_serve
 from hessra_core.service.policy_source import PolicySource, open_policy_source
 from hessra_core.service.secret_files import warn_exposed_secret_files
 from hessra_core.service.snapshot_holder import ServeWhenReady, SnapshotHolder
@@ -204,15 +204,21 @@ class IssuerApp:
             self._metrics = None
 
     async def run(self, on_started: Callable[[IssuerApp], object] | None = None) -> None:
-        """Start, call ``on_started``, serve until SIGTERM/SIGINT, shut down gracefully."""
-        await self.start()
-        assert self.running is not None
-        if on_started is not None:
-            on_started(self)
+        """Start, call ``on_started``, serve until SIGTERM/SIGINT, shut down gracefully (a
+        signal during start-up included: see ``start_and_serve``)."""
         try:
-            await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
+            await start_and_serve(
+                self._start,
+                grace=self.config.shutdown_grace,
+                on_started=None if on_started is None else lambda: on_started(self),
+            )
         finally:
             await self.stop(0)
+
+    async def _start(self) -> RunningServer:
+        await self.start()
+        assert self.running is not None
+        return self.running
 
 
 __all__ = ["ISSUER_SERVICE", "WORKER_PID_METADATA", "IssuerApp", "WorkerInfo", "write_port_file"]

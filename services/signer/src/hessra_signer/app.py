@@ -26,10 +26,9 @@ from hessra_core.rpc import (
     ObservabilityInterceptor,
     RunningServer,
     connection_age_options,
-    serve_until_signalled,
     start_server,
 )
-from hessra_core.service.entrypoint import shutdown_signals
+from hessra_core.service.entrypoint import start_and_serve
 from hessra_core.service.policy_source import PolicySource, open_policy_source
 from hessra_core.service.secret_files import warn_exposed_secret_files
 from hessra_core.service.snapshot_holder import ServeWhenReady
@@ -147,26 +146,17 @@ class SignerApp:
             await self.running.stop(self.config.shutdown_grace if grace is None else grace)
 
     async def run(self) -> None:
-        """Start, serve until SIGTERM/SIGINT, shut down gracefully.
+        """Start, serve until SIGTERM/SIGINT, shut down gracefully (a signal during
+        start-up included: see ``start_and_serve``)."""
+        try:
+            await start_and_serve(self._start, grace=self.config.shutdown_grace)
+        finally:
+            await self.stop(0)
 
-        The signal handlers are in place before start-up: a pod deleted while the signer
-        compiles its policy or reads its persisted snapshot stops cleanly (exit 0) once
-        start-up is over, instead of dying by the signal with no log line.
-        """
-        with shutdown_signals() as stop_requested:
-            await self.start()
-            assert self.running is not None
-            try:
-                if stop_requested.is_set():
-                    _log.info("shutdown_requested_during_start", grace_s=self.config.shutdown_grace)
-                    await self.running.stop(self.config.shutdown_grace)
-                else:
-                    # Nothing awaits between the check and serve_until_signalled installing
-                    # its own handlers, and asyncio hands a pending signal to the handler
-                    # registered when it runs: no signal falls between the two.
-                    await serve_until_signalled(self.running, grace=self.config.shutdown_grace)
-            finally:
-                await self.stop(0)
+    async def _start(self) -> RunningServer:
+        await self.start()
+        assert self.running is not None
+        return self.running
 
 
 __all__ = ["SIGNER_SERVICE", "SignerApp"]

@@ -8,7 +8,8 @@
 - :func:`report_ok` prints the ``--check`` verdict; :func:`run_service` runs the
   service's coroutine, turning a ``ConfigError`` raised while starting into exit 2.
 - :func:`shutdown_signals` turns SIGTERM/SIGINT into an ``asyncio.Event`` for services
-  that are not one gRPC server (``hessra_core.rpc.serve_until_signalled`` is for those).
+  that are not one gRPC server (``hessra_core.rpc.serve_until_signalled`` is for those);
+  :func:`start_and_serve` starts a gRPC service with those signals already caught.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from hessra_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hessra_core.rpc.server import RunningServer
+
+_log = structlog.get_logger("hessra.service")
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -104,6 +112,34 @@ def shutdown_signals() -> Iterator[asyncio.Event]:
             loop.remove_signal_handler(sig)
 
 
+async def start_and_serve(
+    start: Callable[[], Awaitable[RunningServer]],
+    *,
+    grace: float,
+    on_started: Callable[[], object] | None = None,
+) -> None:
+    """Run ``start()`` with SIGTERM/SIGINT already caught, then serve until one arrives.
+
+    A pod deleted while the service compiles its policy or reads its persisted snapshot
+    would otherwise die by the signal with no log line; here start-up finishes, the
+    server stops gracefully, and ``main()`` exits 0. ``on_started`` runs only when the
+    service is going to serve (it writes port files and the like).
+    """
+    from hessra_core.rpc.server import serve_until_signalled
+
+    with shutdown_signals() as stop_requested:
+        running = await start()
+        if stop_requested.is_set():
+            _log.info("shutdown_requested_during_start", grace_s=grace)
+            await running.stop(grace)
+            return
+        if on_started is not None:
+            on_started()
+        # Still inside the block: serve_until_signalled replaces these handlers with its
+        # own, so there is no moment without one.
+        await serve_until_signalled(running, grace=grace)
+
+
 __all__ = [
     "EXIT_CONFIG",
     "EXIT_OK",
@@ -115,4 +151,5 @@ __all__ = [
     "service_parser",
     "setting_overrides",
     "shutdown_signals",
+    "start_and_serve",
 ]
