@@ -144,3 +144,22 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         for app in (issuer, signer):
             loop.run(app.stop(0))
         loop.close()
+
+
+@pytest.fixture(scope="module")
+def scripted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real mTLS server whose issuer and signer answers each test scripts."""
+    from .scripted import ScriptedServer
+
+    server = ScriptedServer(tmp_path_factory.mktemp("scripted")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def scripted(scripted_server: Any) -> Iterator[Any]:
+    scripted_server.reset()
+    yield scripted_server
+    scripted_server.reset()
