@@ -29,6 +29,7 @@ from hessra._client_common import (
     ClientConfig,
     IdentityTokenResponse,
     TokenResponse,
+    check_signoff_reply,
     identity_request,
     keys_from_reply,
     raise_unless_valid,
@@ -212,12 +213,16 @@ class AsyncHessra(ClientBase):
     ) -> str:
         """Ask each pending signer in turn, with this client's certificate; the token
         carrying every sign-off. A refusal raises ``SignoffCollectionError`` naming the
-        signer (its ``cause`` is the typed refusal)."""
+        signer (its ``cause`` is the typed refusal); so does an answer that does not
+        carry that signer's sign-off on the token it was given (``cause`` is then a
+        ``MissingSignoffError``; with the issuer's keys known, its signature is checked)."""
         token, signers = signoffs_to_collect(response, pending)
         for signoff in signers:
             try:
                 target, tls = self._signoff_endpoint(signoff)
-                token = (await self._sign(target, tls, token, resource, operation)).token
+                signed = (await self._sign(target, tls, token, resource, operation)).token
+                check_signoff_reply(signoff, token, signed, self._keys)
+                token = signed
             except HessraError as exc:
                 raise SignoffCollectionError(signoff.name, signoff.endpoint, exc) from exc
         return token

@@ -28,7 +28,7 @@ from hessra._verify import (
 )
 from hessra.v1 import issuer_pb2, signer_pb2
 from hessra_core import tokens
-from hessra_core.errors import ConfigError, KeyFormatError
+from hessra_core.errors import ConfigError, KeyFormatError, MissingSignoffError
 from hessra_core.keys import KeyPair, KeySet, PublicKey
 
 DEFAULT_TIMEOUT = 10.0
@@ -177,6 +177,37 @@ def signoffs_to_collect(response: Any, pending: Any) -> tuple[str, Any]:
     token = response if isinstance(response, str) else response.token
     signers = pending if pending is not None else getattr(response, "pending_signoffs", ())
     return token, signers
+
+
+def check_signoff_reply(
+    signoff: Any, asked: str, answered: str, keys: PublicKey | KeySet | None
+) -> None:
+    """Refuse a signer's answer that does not carry its own sign-off on the token it was
+    asked to sign, naming the signer (``MissingSignoffError``).
+
+    Caught here, at collection, the fault is the signer's and says so; otherwise the
+    token would fail only later, at some verifier, as a bare missing signature. With
+    the issuer's keys (``setup()`` or ``public_key=``) the sign-off block must be signed
+    by the key the token requires of that signer; without them only its presence can
+    be checked (signatures need the root key).
+    """
+    name = signoff.name
+    after = tokens.inspect_token(answered, keys)
+    before = tokens.inspect_token(asked)
+    problem = ""
+    if after.revocation_ids[: len(before.revocation_ids)] != before.revocation_ids:
+        problem = "a token that is not the one it was asked to sign"
+    elif name not in after.required_signoffs:
+        problem = "a token that does not require its sign-off"
+    elif name in after.missing_signoffs:
+        problem = "a token without its sign-off" + (
+            "" if after.verified else " (signatures not checked: no issuer keys)"
+        )
+    if problem:
+        error = MissingSignoffError(name)
+        error.message = f"Required signature from {name} not found: {name} answered {problem}"
+        error.args = (error.message,)
+        raise error
 
 
 def keys_from_reply(reply: issuer_pb2.GetPublicKeysResponse) -> KeySet:
@@ -417,6 +448,7 @@ __all__ = [
     "IdentityTokenResponse",
     "PendingSignoff",
     "TokenResponse",
+    "check_signoff_reply",
     "identity_request",
     "identity_response",
     "keys_from_reply",
