@@ -11,7 +11,12 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hessra_core.policy.identifiers import PresentedIdentities, label_matches, split_wildcard
+from hessra_core.policy.identifiers import (
+    PresentedIdentities,
+    host_name,
+    label_matches,
+    split_wildcard,
+)
 from hessra_core.policy.model import (
     WILDCARD,
     ChainNode,
@@ -81,8 +86,17 @@ class Matcher:
             self.grants[id(client)] = {g.resource: frozenset(g.operations) for g in client.grants}
 
     def _wildcard(self, names: tuple[str, ...]) -> ClientMatch | None:
+        """The client whose wildcard one of ``names`` fits.
+
+        ``*`` stands for part of one left-most label of a real host name, as in RFC 6125:
+        a name that is not one (``123456789:x.partner.test``, ``a b.partner.test``, an
+        empty or non-ASCII label) fits no wildcard, whoever presents it.
+        """
         found: dict[int, ClientMatch] = {}
-        for name in names:
+        for presented in names:
+            name = host_name(presented)
+            if name is None:
+                continue
             first, _, rest = name.partition(".")
             for prefix, suffix, client in self.wildcards.get(rest, ()):
                 if label_matches(prefix, suffix, first):
@@ -106,13 +120,22 @@ class Matcher:
         return self._wildcard(presented.dns) if presented.dns and self.wildcards else None
 
     def match_subject(self, subject: str) -> ClientMatch | None:
-        """The client whose tokens carry ``subject`` (identity-token callers)."""
+        """The client whose tokens carry ``subject`` (identity-token callers).
+
+        A subject that is not a client's identifier as written is a DNS name, matched as
+        a certificate's DNS SAN would be: an exact ``san_dns`` client beats a wildcard, so
+        both ways of calling give the same answer for the same name.
+        """
         client = self.by_subject.get(subject)
         if client is not None:
             return ClientMatch(client, subject)
-        if self.wildcards and "." in subject:
-            return self._wildcard((subject.lower(),))
-        return None
+        name = host_name(subject)
+        if name is None:
+            return None
+        client = self.exact.get((IdentifierType.SAN_DNS, name))
+        if client is not None:
+            return ClientMatch(client, client.identifier.value)
+        return self._wildcard((name,)) if self.wildcards else None
 
     def decide(self, match: ClientMatch, resource: str, operation: str) -> Decision:
         subject, client = match.subject, match.client

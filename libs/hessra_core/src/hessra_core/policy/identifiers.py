@@ -10,6 +10,9 @@ Rules (the README's "Identifier types" section says the same):
   crosses a dot and never matches nothing. ``worker-*.internal.com`` matches
   ``worker-3.internal.com`` but not ``worker-.internal.com`` nor
   ``worker-3.evil.internal.com``. At least two labels must follow the wildcard label.
+  Only a host name is ever compared (``host_name``): ASCII letters, digits, ``_`` and
+  ``-`` labels, so ``123456789:x.partner.test`` fits no wildcard, from a certificate SAN
+  or a token subject alike; internationalised names are written in punycode.
 * ``san_email``: the domain part is case-insensitive, the local part is exact.
 * ``san_ip``: IPv4 or IPv6, compared as addresses; IPv6 is written compressed, and an
   IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) is the same as its IPv4 form.
@@ -30,6 +33,10 @@ _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _WILDCARD_LABEL = re.compile(r"^[a-z0-9_-]*\*[a-z0-9_-]*$")
 _HEX_SERIAL = re.compile(r"^0[xX][0-9A-Fa-f]+$")
+# Used with fullmatch: ``$`` alone would also accept a trailing newline.
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\Z)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*"
+)
 # RFC 5280 caps serial numbers at 20 octets.
 _MAX_SERIAL = 2**160
 
@@ -52,6 +59,21 @@ def canonical_dns(value: str) -> str:
     return value[:-1] if value.endswith(".") else value
 
 
+def host_name(value: str) -> str | None:
+    """``value`` as a canonical host name, or None when it is not one.
+
+    What a DNS identifier (exact or wildcard) may be compared with, from a certificate SAN
+    or a token subject alike: ASCII only (``str.lower`` folds a few non-ASCII letters into
+    ASCII ones, such as the Kelvin sign into ``k``; IDNA names are written in punycode),
+    lower case, one trailing dot dropped, non-empty letter/digit/``_``/``-`` labels of at
+    most 63 characters, not starting or ending with ``-``, 253 characters in all.
+    """
+    if not value.isascii():
+        return None
+    name = canonical_dns(value)
+    return name if _HOSTNAME.fullmatch(name) else None
+
+
 def canonical_email(value: str) -> str:
     local, at, domain = value.rpartition("@")
     return f"{local}@{domain.lower()}" if at else value
@@ -71,7 +93,7 @@ def canonical_serial(value: str | int) -> str:
         number = value
     elif value.isascii() and value.isdigit():
         number = int(value)
-    elif _HEX_SERIAL.match(value):
+    elif _HEX_SERIAL.fullmatch(value):
         number = int(value, 16)
     else:
         raise ValueError(value)
@@ -91,7 +113,7 @@ def canonicalise(kind: IdentifierType, value: str) -> str:
         )
     if kind is IdentifierType.SAN_URI:
         uri = canonical_uri(value)
-        if not _URI_SCHEME.match(uri):
+        if not _URI_SCHEME.fullmatch(uri):
             raise IdentifierFormatError(
                 f"invalid san_uri `{value}`", "write a URI such as `uri:urn:service:api`"
             )
@@ -120,9 +142,11 @@ def canonicalise(kind: IdentifierType, value: str) -> str:
 
 
 def _check_dns(value: str) -> str:
+    bad = f"invalid san_dns `{value}`"
+    if not value.isascii():
+        raise IdentifierFormatError(bad, "write an internationalised name in punycode (xn--...)")
     name = canonical_dns(value)
     labels = name.split(".")
-    bad = f"invalid san_dns `{value}`"
     if len(name) > 253 or any(not label for label in labels):
         raise IdentifierFormatError(bad, "write a host name such as `api.internal.com`")
     if name.count(WILDCARD) > 1 or any(WILDCARD in label for label in labels[1:]):
@@ -131,14 +155,14 @@ def _check_dns(value: str) -> str:
             "use a pattern such as `worker-*.internal.com`",
         )
     if WILDCARD in labels[0]:
-        if not _WILDCARD_LABEL.match(labels[0]) or len(labels) < 3:
+        if not _WILDCARD_LABEL.fullmatch(labels[0]) or len(labels) < 3:
             raise IdentifierFormatError(
                 f"wildcard `{value}` is too broad or malformed",
                 "a wildcard label needs at least two labels after it, as in `*.internal.com`",
             )
         labels = labels[1:]
     for label in labels:
-        if not _DNS_LABEL.match(label):
+        if not _DNS_LABEL.fullmatch(label):
             raise IdentifierFormatError(bad, f"label `{label}` is not a valid DNS label")
     return name
 
@@ -184,11 +208,6 @@ def example_overlap(a: str, b: str) -> str:
     return f"{prefix}x{suffix}.{rest}"
 
 
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
-)
-
-
 @dataclass(frozen=True)
 class PresentedIdentities:
     """Every identifier one certificate (or caller) presents, canonical form."""
@@ -210,7 +229,7 @@ class PresentedIdentities:
         serial: int | str | None = None,
     ) -> PresentedIdentities:
         """Canonicalise raw values; values that cannot identify anyone are dropped."""
-        hosts = [canonical_dns(d) for d in dns]
+        hosts = [host_name(d) for d in dns]
         addresses = []
         for ip in ips:
             try:
@@ -225,7 +244,7 @@ class PresentedIdentities:
                 canonical_serial_value = None
         return cls(
             uris=tuple(dict.fromkeys(canonical_uri(u) for u in uris if u)),
-            dns=tuple(dict.fromkeys(h for h in hosts if _HOSTNAME.match(h))),
+            dns=tuple(dict.fromkeys(h for h in hosts if h is not None)),
             emails=tuple(dict.fromkeys(canonical_email(e) for e in emails if "@" in e)),
             ips=tuple(dict.fromkeys(addresses)),
             serial=canonical_serial_value,
@@ -257,6 +276,7 @@ __all__ = [
     "canonical_uri",
     "canonicalise",
     "example_overlap",
+    "host_name",
     "label_matches",
     "split_wildcard",
     "wildcards_overlap",
