@@ -73,6 +73,9 @@ class Matcher:
         self.exact: dict[tuple[IdentifierType, str], Client] = {}
         self.wildcards: dict[str, list[tuple[str, str, Client]]] = {}
         self.by_subject: dict[str, Client] = {}
+        # Token subjects two clients share (a serial and a san_dns `1234`): the validator
+        # refuses them; a subject that still names two clients is ambiguous, never the first.
+        self.shared_subjects: dict[str, list[str]] = {}
         self.grants: dict[int, dict[str, frozenset[str]]] = {}
         self.resources: Mapping[str, Resource] = {r.name: r for r in policy.resources}
         for client in policy.clients:
@@ -82,7 +85,10 @@ class Matcher:
                 self.wildcards.setdefault(rest, []).append((prefix, suffix, client))
             else:
                 self.exact[(ident.type, ident.canonical)] = client
-                self.by_subject.setdefault(ident.value, client)
+                first = self.by_subject.setdefault(ident.value, client)
+                if first is not client:
+                    shared = self.shared_subjects.setdefault(ident.value, [str(first.identifier)])
+                    shared.append(str(ident))
             self.grants[id(client)] = {g.resource: frozenset(g.operations) for g in client.grants}
 
     def _wildcard(self, names: tuple[str, ...]) -> ClientMatch | None:
@@ -126,6 +132,8 @@ class Matcher:
         a certificate's DNS SAN would be: an exact ``san_dns`` client beats a wildcard, so
         both ways of calling give the same answer for the same name.
         """
+        if subject in self.shared_subjects:
+            raise Ambiguous(self.shared_subjects[subject])
         client = self.by_subject.get(subject)
         if client is not None:
             return ClientMatch(client, subject)

@@ -160,6 +160,13 @@ def _check_dns(value: str) -> str:
                 f"wildcard `{value}` is too broad or malformed",
                 "a wildcard label needs at least two labels after it, as in `*.internal.com`",
             )
+        if labels[-1].isdigit():
+            # A host name never ends in an all-numeric label; such a pattern would match
+            # the text of IPv4 addresses, which are another client's token subjects.
+            raise IdentifierFormatError(
+                f"wildcard `{value}` ends in a number, so it would match IP addresses",
+                "a wildcard must end in a domain name, as in `*.internal.com`",
+            )
         labels = labels[1:]
     for label in labels:
         if not _DNS_LABEL.fullmatch(label):

@@ -6,6 +6,9 @@ Identifier conflicts are settled like this (the README repeats it):
 * an exact identifier beats a wildcard one, so ``worker-1.internal.com`` may sit beside
   ``worker-*.internal.com``;
 * two wildcards that some DNS name matches both are an error (no rule could pick one);
+* two identifiers of different types written the same (a ``serial`` and a ``san_dns``
+  ``1234``, a ``san_ip`` and a ``san_dns`` ``10.0.0.1``) are an error: tokens carry the
+  value as their subject, so neither verifiers nor identity tokens could tell them apart;
 * at request time, a certificate whose names match several clients with no single exact
   winner is refused as ambiguous (see ``Snapshot.decide``).
 """
@@ -239,6 +242,7 @@ def _operations(
 def _check_conflicts(r: Reporter, located: list[_Located]) -> None:
     """Duplicates among all identifiers; overlaps among DNS wildcards with the same tail."""
     exact: dict[tuple[IdentifierType, str], _Located] = {}
+    subjects: dict[str, _Located] = {}
     by_rest: dict[str, list[_Located]] = {}
     for item in located:
         ident = item.client.identifier
@@ -254,6 +258,14 @@ def _check_conflicts(r: Reporter, located: list[_Located]) -> None:
             continue
         exact[key] = item
         if not ident.is_wildcard:
+            first = subjects.setdefault(ident.value, item)
+            if first is not item:
+                r.error(
+                    at,
+                    f"{ident.type.value} `{ident.value}` is the same token subject as "
+                    f"{first.client.identifier.type.value} `{ident.value}`",
+                    f"client at {r.where(first.where)}; tokens could not tell the two apart",
+                )
             continue
         rest = split_wildcard(ident.canonical)[0]
         for other in by_rest.get(rest, ()):
