@@ -82,6 +82,7 @@ class ScriptedServer:
         self.client_tls = write_tls(root, "client", pki.issue_cert(ca, "gw", names))
         self.handlers: dict[str, Handler] = {}
         self.calls: dict[str, int] = {}
+        self._arrived: dict[str, threading.Event] = {}
         self.loop = LoopThread()
         self._server: grpc.aio.Server | None = None
         self.port = 0
@@ -100,15 +101,28 @@ class ScriptedServer:
     def script(self, method: str, handler: Handler) -> None:
         """Answer ``method`` with ``handler`` (counting calls in ``self.calls``)."""
 
+        arrived = self._arrived.setdefault(method, threading.Event())
+
         async def counted(request: Any, context: grpc.aio.ServicerContext) -> Any:
             self.calls[method] = self.calls.get(method, 0) + 1
+            arrived.set()
             return await handler(request, context)
 
         self.handlers[method] = counted
 
+    def wait_called(self, method: str, timeout: float = 10.0) -> None:
+        """Block until ``method`` has been called since it was scripted."""
+        if not self._arrived.setdefault(method, threading.Event()).wait(timeout):
+            raise AssertionError(f"{method} was not called within {timeout} s")
+
+    async def called(self, method: str) -> None:
+        """``wait_called`` for asyncio tests (waits on a thread, not the loop)."""
+        await asyncio.to_thread(self.wait_called, method)
+
     def reset(self) -> None:
         self.handlers.clear()
         self.calls.clear()
+        self._arrived.clear()
 
     async def _start(self) -> None:
         server = grpc.aio.server()

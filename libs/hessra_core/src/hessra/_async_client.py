@@ -41,7 +41,7 @@ from hessra._client_common import (
     token_response,
     verify_request,
 )
-from hessra._errors import SignoffCollectionError
+from hessra._errors import ClientClosedError, SignoffCollectionError
 from hessra._status import error_from_rpc, may_be_certificate_refusal
 from hessra._tls_probe import probe_client_certificate
 from hessra._verify import KeysLike
@@ -85,7 +85,7 @@ class AsyncHessra(ClientBase):
                 timeout=timeout,
             )
         )
-        self._pool = ChannelPool(aio=True)
+        self._pool = ChannelPool(aio=True, owner=repr(self))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AsyncHessra:
@@ -98,50 +98,64 @@ class AsyncHessra(ClientBase):
         await self.close()
 
     async def close(self) -> None:
+        """Close the client's channels. Calls still in flight are cancelled and raise
+        ``ClientClosedError``, as does every later call. Closing twice is harmless."""
         await self._pool.aclose()
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _issuer(self, *, identity: bool = False) -> issuer_pb2_grpc.IssuerStub:
+    async def _issuer(
+        self, method: str, request: Any, *, identity: bool = False, **kwargs: Any
+    ) -> Any:
+        """Call the issuer's ``method`` (on its identity listener with ``identity``)."""
         target, tls = self._issuer_endpoint(identity=identity)
-        stub: issuer_pb2_grpc.IssuerStub = issuer_pb2_grpc.IssuerStub(self._pool.get(target, tls))
-        return stub
+        stub = issuer_pb2_grpc.IssuerStub
+        return await self._call(self._where, target, tls, stub, method, request, **kwargs)
 
     async def _call(
         self,
         where: str,
-        fn: Any,
-        *args: Any,
-        endpoint: tuple[str, TlsFiles] | None = None,
+        target: str,
+        tls: TlsFiles,
+        stub_type: Any,
+        method: str,
+        request: Any,
         **kwargs: Any,
     ) -> Any:
-        """Await ``fn``; a failure becomes a typed error. ``endpoint`` is where ``fn``'s
-        channel goes (default: the issuer's mTLS listener), for the certificate probe."""
-        # The generated stubs are typed for blocking channels; on a grpc.aio channel the
-        # same multicallables return awaitables.
-        if self._pool.has_retired:
-            await self._pool.drain_retired()
-        try:
-            return await fn(*args, timeout=self.config.timeout, **kwargs)
-        except grpc.RpcError as exc:
-            refusal = None
-            if may_be_certificate_refusal(exc):
-                target, tls = endpoint or self._issuer_endpoint()
-                refusal = await asyncio.to_thread(
-                    probe_client_certificate,
-                    target,
-                    tls,
-                    timeout=min(self.config.timeout, PROBE_TIMEOUT),
-                )
-            raise error_from_rpc(exc, where=where, refusal=refusal) from None
+        """Call ``method`` at ``target`` within the client's timeout; a failure becomes a
+        typed error (``where`` names the server in it). The channel is leased for the
+        call, so a certificate rotation meanwhile does not cancel it."""
+        async with self._pool.alease(target, tls) as channel:
+            # The generated stubs are typed for blocking channels; on a grpc.aio channel
+            # the same multicallables return awaitables.
+            rpc = getattr(stub_type(channel), method)
+            try:
+                return await rpc(request, timeout=self.config.timeout, **kwargs)
+            except grpc.RpcError as exc:
+                if self._pool.closed:
+                    raise ClientClosedError(repr(self)) from None
+                refusal = None
+                if may_be_certificate_refusal(exc):
+                    refusal = await asyncio.to_thread(
+                        probe_client_certificate,
+                        target,
+                        tls,
+                        timeout=min(self.config.timeout, PROBE_TIMEOUT),
+                    )
+                raise error_from_rpc(exc, where=where, refusal=refusal) from None
+            except asyncio.CancelledError:
+                # grpc.aio cancels calls in flight when their channel closes: that is
+                # close(), not a cancellation of this task, unless the task is cancelled.
+                task = asyncio.current_task()
+                if self._pool.closed and task is not None and not task.cancelling():
+                    raise ClientClosedError(repr(self)) from None
+                raise
 
     # --- keys --------------------------------------------------------------------------
 
     async def setup(self) -> KeySet:
         """Fetch the issuer's public keys (all published ones) for local verification."""
-        reply = await self._call(
-            self._where, self._issuer().GetPublicKeys, issuer_pb2.GetPublicKeysRequest()
-        )
+        reply = await self._issuer("GetPublicKeys", issuer_pb2.GetPublicKeysRequest())
         keys: KeySet = keys_from_reply(reply)
         self._keys = keys
         return keys
@@ -152,11 +166,7 @@ class AsyncHessra(ClientBase):
         self, resource: str, operation: str, *, domain: str | None = None, ttl: int | None = None
     ) -> TokenResponse:
         """The token with its pending sign-offs, expiry, subject and policy revision."""
-        reply = await self._call(
-            self._where,
-            self._issuer().RequestToken,
-            token_request(resource, operation, domain, ttl),
-        )
+        reply = await self._issuer("RequestToken", token_request(resource, operation, domain, ttl))
         return token_response(reply)
 
     async def request_token(
@@ -201,10 +211,10 @@ class AsyncHessra(ClientBase):
     async def _sign(
         self, target: str, tls: TlsFiles, token: str, resource: str, operation: str
     ) -> signer_pb2.SignTokenResponse:
-        stub = signer_pb2_grpc.SignerStub(self._pool.get(target, tls))
         request = sign_request(token, resource, operation)
+        stub = signer_pb2_grpc.SignerStub
         reply: signer_pb2.SignTokenResponse = await self._call(
-            f"signer {target}", stub.SignToken, request, endpoint=(target, tls)
+            f"signer {target}", target, tls, stub, "SignToken", request
         )
         return reply
 
@@ -234,7 +244,7 @@ class AsyncHessra(ClientBase):
     ) -> None:
         """Ask the issuer to verify; raises the same typed error a local refusal would."""
         request = verify_request(token, subject, resource, operation, domain)
-        raise_unless_valid(await self._call(self._where, self._issuer().VerifyToken, request))
+        raise_unless_valid(await self._issuer("VerifyToken", request))
 
     async def verify_service_chain_token_remote(
         self,
@@ -245,8 +255,7 @@ class AsyncHessra(ClientBase):
         component: str | None = None,
     ) -> None:
         request = service_chain_request(token, subject, resource, operation, component)
-        stub = self._issuer()
-        raise_unless_valid(await self._call(self._where, stub.VerifyServiceChainToken, request))
+        raise_unless_valid(await self._issuer("VerifyServiceChainToken", request))
 
     # --- identity tokens ---------------------------------------------------------------
 
@@ -255,7 +264,7 @@ class AsyncHessra(ClientBase):
     ) -> IdentityTokenResponse:
         """An identity token for this client's certificate; kept for later calls."""
         request = identity_request(identifier, ttl)
-        reply = await self._call(self._where, self._issuer().RequestIdentityToken, request)
+        reply = await self._issuer("RequestIdentityToken", request)
         return self._keep_identity(reply)
 
     async def refresh_identity_token(
@@ -264,13 +273,7 @@ class AsyncHessra(ClientBase):
         """Exchange the (given or kept) identity token for a fresh one."""
         current = self._identity_token(token, "token=")
         request = refresh_request(current, identifier)
-        stub = self._issuer(identity=True)
-        reply = await self._call(
-            self._where,
-            stub.RefreshIdentityToken,
-            request,
-            endpoint=self._issuer_endpoint(identity=True),
-        )
+        reply = await self._issuer("RefreshIdentityToken", request, identity=True)
         return self._keep_identity(reply)
 
     async def request_token_with_identity(
@@ -283,11 +286,10 @@ class AsyncHessra(ClientBase):
     ) -> str:
         """A token requested as the identity token's actor (``authorization: Bearer``)."""
         metadata = self._identity_metadata(identity_token)
-        reply = await self._call(
-            self._where,
-            self._issuer(identity=True).RequestToken,
+        reply = await self._issuer(
+            "RequestToken",
             token_request(resource, operation, domain, None),
-            endpoint=self._issuer_endpoint(identity=True),
+            identity=True,
             metadata=metadata,
         )
         return token_response(reply).token

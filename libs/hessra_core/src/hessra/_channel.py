@@ -4,8 +4,9 @@ Python gRPC cannot swap client certificates on a live channel (grpc#15735), and 
 channel whose certificate expired cannot reconnect (grpc#18257). So the SDK keeps one
 channel per target and, before each call, compares the stamps (mtime, size) of the
 files its credentials came from; when cert-manager or an operator rotates them, the
-next call builds a fresh channel from the new files and closes the old one. PEM
-given inline never changes, so it is never re-read.
+next call builds a fresh channel from the new files, and the old one closes once the
+calls still running on it finish. PEM given inline never changes, so it is never
+re-read.
 
 ``TlsSource`` is one credential: a path or the PEM itself (text containing
 ``-----BEGIN``, or bytes). Endpoints may be written the way policies write signer
@@ -14,8 +15,11 @@ URLs (``https://host:port``); :func:`grpc_target` reduces them to ``host:port``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from hessra._errors import ClientClosedError
 from hessra_core.errors import ConfigError
 
 TlsSource = str | bytes | os.PathLike[str]
@@ -161,21 +166,34 @@ class TlsFiles:
 class _Entry:
     channel: Any
     stamps: tuple[tuple[int, int] | None, ...]
+    users: int = 0  # calls in flight on this channel
+    retired: bool = False  # replaced after a rotation: closes when its last call ends
 
 
 class ChannelPool:
     """One channel per (target, TLS source), rebuilt when the TLS files change.
 
+    Calls borrow a channel for their duration (:meth:`lease`, :meth:`alease`). When
+    the files rotate, the next call gets a new channel and the old one is closed
+    once the calls still running on it have finished: closing it at once would
+    cancel them, so a rotation under load would fail requests that were fine.
     ``aio=True`` builds ``grpc.aio`` channels (which must be created and closed on
-    the event loop that uses them); otherwise blocking ``grpc`` channels.
+    the event loop that uses them); otherwise blocking ``grpc`` channels. After
+    :meth:`close` (or :meth:`aclose`) a lease raises ``ClientClosedError``.
     """
 
-    def __init__(self, *, aio: bool = False) -> None:
+    def __init__(self, *, aio: bool = False, owner: str = "client") -> None:
         self._aio = aio
+        self._owner = owner
         self._entries: dict[tuple[str, TlsFiles], _Entry] = {}
-        self._retired: list[Any] = []
+        self._retired: list[_Entry] = []
         self._lock = threading.Lock()
+        self._closed = False
         self.rebuilds = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _build(self, target: str, tls: TlsFiles) -> Any:
         creds = tls.credentials()
@@ -183,52 +201,86 @@ class ChannelPool:
             return grpc.aio.secure_channel(target, creds, options=tls.options())
         return grpc.secure_channel(target, creds, options=tls.options())
 
-    def get(self, target: str, tls: TlsFiles) -> Any:
-        """The current channel to ``target``; a new one if the credential files changed."""
+    def _acquire(self, target: str, tls: TlsFiles) -> tuple[_Entry, _Entry | None]:
+        """The entry to call through (its use counted), and a replaced idle one to close."""
         key = (target, tls)
         stamps = tls.stamps()
+        idle = None
         with self._lock:
+            if self._closed:
+                raise ClientClosedError(self._owner)
             entry = self._entries.get(key)
-            if entry is not None and entry.stamps == stamps:
-                return entry.channel
-            channel = self._build(target, tls)
-            if entry is not None:
-                self.rebuilds += 1
-                self._retire(entry.channel)
-            self._entries[key] = _Entry(channel, stamps)
-            return channel
+            if entry is None or entry.stamps != stamps:
+                fresh = _Entry(self._build(target, tls), stamps)
+                if entry is not None:
+                    self.rebuilds += 1
+                    entry.retired = True
+                    if entry.users:
+                        self._retired.append(entry)
+                    else:
+                        idle = entry
+                self._entries[key] = entry = fresh
+            entry.users += 1
+            return entry, idle
 
-    def _retire(self, channel: Any) -> None:
-        if self._aio:
-            # grpc.aio channels close with an await; the owner drains them in close().
-            self._retired.append(channel)
-        else:
-            # In-flight calls on the old channel fail when it closes; the next call
-            # through the pool uses the new one.
-            channel.close()
+    def _release(self, entry: _Entry) -> bool:
+        """Count a call as finished; True when its retired channel should close now."""
+        with self._lock:
+            entry.users -= 1
+            if entry.retired and entry.users == 0 and entry in self._retired:
+                self._retired.remove(entry)
+                return True
+            return False
+
+    @contextmanager
+    def lease(self, target: str, tls: TlsFiles) -> Iterator[Any]:
+        """The current channel to ``target`` for one blocking call."""
+        entry, idle = self._acquire(target, tls)
+        if idle is not None:
+            idle.channel.close()
+        try:
+            yield entry.channel
+        finally:
+            if self._release(entry):
+                entry.channel.close()
+
+    @asynccontextmanager
+    async def alease(self, target: str, tls: TlsFiles) -> AsyncIterator[Any]:
+        """The current ``grpc.aio`` channel to ``target`` for one call.
+
+        Closing is shielded: a task cancelled while a retired channel closes still
+        lets it close, so cancellation never leaks a channel.
+        """
+        entry, idle = self._acquire(target, tls)
+        if idle is not None:
+            await asyncio.shield(idle.channel.close())
+        try:
+            yield entry.channel
+        finally:
+            if self._release(entry):
+                await asyncio.shield(entry.channel.close())
+
+    def _take_all(self) -> list[Any]:
+        with self._lock:
+            self._closed = True
+            channels = [e.channel for e in (*self._entries.values(), *self._retired)]
+            self._entries, self._retired = {}, []
+        return channels
 
     def close(self) -> None:
-        with self._lock:
-            entries, self._entries = list(self._entries.values()), {}
-        for entry in entries:
-            entry.channel.close()
+        """Close every channel (calls in flight are cancelled). Idempotent."""
+        for channel in self._take_all():
+            channel.close()
 
     async def aclose(self) -> None:
-        with self._lock:
-            channels = [e.channel for e in self._entries.values()] + self._retired
-            self._entries, self._retired = {}, []
-        for channel in channels:
-            await channel.close()
+        for channel in self._take_all():
+            await asyncio.shield(channel.close())
 
     @property
-    def has_retired(self) -> bool:
-        return bool(self._retired)
-
-    async def drain_retired(self) -> None:
+    def open_channels(self) -> int:
+        """Channels not closed yet: current ones plus retired ones still finishing calls."""
         with self._lock:
-            retired, self._retired = self._retired, []
-        for channel in retired:
-            await channel.close(grace=5.0)
+            return len(self._entries) + len(self._retired)
 
 
 __all__ = ["CHANNEL_OPTIONS", "ChannelPool", "TlsFiles", "TlsSource", "grpc_target"]

@@ -20,7 +20,7 @@ many threads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -45,7 +45,7 @@ from hessra._client_common import (
     token_response,
     verify_request,
 )
-from hessra._errors import SignoffCollectionError
+from hessra._errors import ClientClosedError, SignoffCollectionError
 from hessra._status import error_from_rpc, may_be_certificate_refusal
 from hessra._tls_probe import probe_client_certificate
 from hessra._verify import KeysLike
@@ -90,7 +90,7 @@ class Hessra(ClientBase):
                 timeout=timeout,
             )
         )
-        self._pool = ChannelPool()
+        self._pool = ChannelPool(owner=repr(self))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Hessra:
@@ -103,43 +103,50 @@ class Hessra(ClientBase):
         self.close()
 
     def close(self) -> None:
+        """Close the client's channels. Calls still in flight are cancelled and raise
+        ``ClientClosedError``, as does every later call. Closing twice is harmless."""
         self._pool.close()
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _issuer(self, *, identity: bool = False) -> issuer_pb2_grpc.IssuerStub:
+    def _issuer(self, method: str, request: Any, *, identity: bool = False, **kwargs: Any) -> Any:
+        """Call the issuer's ``method`` (on its identity listener with ``identity``)."""
         target, tls = self._issuer_endpoint(identity=identity)
-        stub: issuer_pb2_grpc.IssuerStub = issuer_pb2_grpc.IssuerStub(self._pool.get(target, tls))
-        return stub
+        stub = issuer_pb2_grpc.IssuerStub
+        return self._call(self._where, target, tls, stub, method, request, **kwargs)
 
     def _call(
         self,
         where: str,
-        fn: Callable[..., T],
-        *args: Any,
-        endpoint: tuple[str, TlsFiles] | None = None,
+        target: str,
+        tls: TlsFiles,
+        stub_type: Any,
+        method: str,
+        request: Any,
         **kwargs: Any,
-    ) -> T:
-        """Call ``fn``; a failure becomes a typed error. ``endpoint`` is where ``fn``'s
-        channel goes (default: the issuer's mTLS listener), for the certificate probe."""
-        try:
-            return fn(*args, timeout=self.config.timeout, **kwargs)
-        except grpc.RpcError as exc:
-            refusal = None
-            if may_be_certificate_refusal(exc):
-                target, tls = endpoint or self._issuer_endpoint()
-                refusal = probe_client_certificate(
-                    target, tls, timeout=min(self.config.timeout, PROBE_TIMEOUT)
-                )
-            raise error_from_rpc(exc, where=where, refusal=refusal) from None
+    ) -> Any:
+        """Call ``method`` at ``target`` within the client's timeout; a failure becomes a
+        typed error (``where`` names the server in it). The channel is leased for the
+        call, so a certificate rotation meanwhile does not cancel it."""
+        with self._pool.lease(target, tls) as channel:
+            rpc = getattr(stub_type(channel), method)
+            try:
+                return rpc(request, timeout=self.config.timeout, **kwargs)
+            except grpc.RpcError as exc:
+                if self._pool.closed:
+                    raise ClientClosedError(repr(self)) from None
+                refusal = None
+                if may_be_certificate_refusal(exc):
+                    refusal = probe_client_certificate(
+                        target, tls, timeout=min(self.config.timeout, PROBE_TIMEOUT)
+                    )
+                raise error_from_rpc(exc, where=where, refusal=refusal) from None
 
     # --- keys --------------------------------------------------------------------------
 
     def setup(self) -> KeySet:
         """Fetch the issuer's public keys (all published ones) for local verification."""
-        reply = self._call(
-            self._where, self._issuer().GetPublicKeys, issuer_pb2.GetPublicKeysRequest()
-        )
+        reply = self._issuer("GetPublicKeys", issuer_pb2.GetPublicKeysRequest())
         keys = keys_from_reply(reply)
         self._keys = keys
         return keys
@@ -150,11 +157,7 @@ class Hessra(ClientBase):
         self, resource: str, operation: str, *, domain: str | None = None, ttl: int | None = None
     ) -> TokenResponse:
         """The token with its pending sign-offs, expiry, subject and policy revision."""
-        reply = self._call(
-            self._where,
-            self._issuer().RequestToken,
-            token_request(resource, operation, domain, ttl),
-        )
+        reply = self._issuer("RequestToken", token_request(resource, operation, domain, ttl))
         return token_response(reply)
 
     def request_token(
@@ -192,10 +195,10 @@ class Hessra(ClientBase):
     def _sign(
         self, target: str, tls: TlsFiles, token: str, resource: str, operation: str
     ) -> signer_pb2.SignTokenResponse:
-        stub = signer_pb2_grpc.SignerStub(self._pool.get(target, tls))
         request = sign_request(token, resource, operation)
+        stub = signer_pb2_grpc.SignerStub
         reply: signer_pb2.SignTokenResponse = self._call(
-            f"signer {target}", stub.SignToken, request, endpoint=(target, tls)
+            f"signer {target}", target, tls, stub, "SignToken", request
         )
         return reply
 
@@ -225,7 +228,7 @@ class Hessra(ClientBase):
     ) -> None:
         """Ask the issuer to verify; raises the same typed error a local refusal would."""
         request = verify_request(token, subject, resource, operation, domain)
-        raise_unless_valid(self._call(self._where, self._issuer().VerifyToken, request))
+        raise_unless_valid(self._issuer("VerifyToken", request))
 
     def verify_service_chain_token_remote(
         self,
@@ -236,8 +239,7 @@ class Hessra(ClientBase):
         component: str | None = None,
     ) -> None:
         request = service_chain_request(token, subject, resource, operation, component)
-        stub = self._issuer()
-        raise_unless_valid(self._call(self._where, stub.VerifyServiceChainToken, request))
+        raise_unless_valid(self._issuer("VerifyServiceChainToken", request))
 
     # --- identity tokens ---------------------------------------------------------------
 
@@ -246,7 +248,7 @@ class Hessra(ClientBase):
     ) -> IdentityTokenResponse:
         """An identity token for this client's certificate; kept for later calls."""
         request = identity_request(identifier, ttl)
-        reply = self._call(self._where, self._issuer().RequestIdentityToken, request)
+        reply = self._issuer("RequestIdentityToken", request)
         return self._keep_identity(reply)
 
     def refresh_identity_token(
@@ -255,13 +257,7 @@ class Hessra(ClientBase):
         """Exchange the (given or kept) identity token for a fresh one."""
         current = self._identity_token(token, "token=")
         request = refresh_request(current, identifier)
-        stub = self._issuer(identity=True)
-        reply = self._call(
-            self._where,
-            stub.RefreshIdentityToken,
-            request,
-            endpoint=self._issuer_endpoint(identity=True),
-        )
+        reply = self._issuer("RefreshIdentityToken", request, identity=True)
         return self._keep_identity(reply)
 
     def request_token_with_identity(
@@ -274,11 +270,10 @@ class Hessra(ClientBase):
     ) -> str:
         """A token requested as the identity token's actor (``authorization: Bearer``)."""
         metadata = self._identity_metadata(identity_token)
-        reply = self._call(
-            self._where,
-            self._issuer(identity=True).RequestToken,
+        reply = self._issuer(
+            "RequestToken",
             token_request(resource, operation, domain, None),
-            endpoint=self._issuer_endpoint(identity=True),
+            identity=True,
             metadata=metadata,
         )
         return token_response(reply).token

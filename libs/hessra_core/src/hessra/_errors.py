@@ -14,6 +14,8 @@ fork it); each has a ``reason`` like every other error::
     └── UnmappedRouteError                 no resource/operation configured for a route
     ConfigError                            (hessra_core)
     └── ChainConfigError                   a chain file or JSON could not be read
+    ServiceUnavailableError                an issuer or signer did not answer in time
+    ClientClosedError                      a client was used after close()
 
 ``hints_for(error)`` returns the troubleshooting advice for the errors users
 meet most (expired token, missing attestation, missing sign-off); the CLI
@@ -111,6 +113,19 @@ class ServiceUnavailableError(HessraError):
     reason = "unavailable"
 
 
+class ClientClosedError(HessraError):
+    """A ``Hessra`` or ``AsyncHessra`` was called after ``close()`` (or its ``with`` block).
+
+    Calls still in flight when the client closes are cancelled and raise this too;
+    a closed client never opens a new connection.
+    """
+
+    reason = "client_closed"
+
+    def __init__(self, client: str) -> None:
+        super().__init__(f"{client} is closed: create a new client to make more calls")
+
+
 class SignoffCollectionError(MissingSignoffError):
     """A required signer refused (or could not be asked for) its sign-off.
 
@@ -205,6 +220,7 @@ __all__ = [
     "AuthenticationError",
     "CertificateRejectedError",
     "ChainConfigError",
+    "ClientClosedError",
     "ConfigError",
     "DomainMismatchError",
     "HessraError",
