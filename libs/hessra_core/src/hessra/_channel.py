@@ -16,6 +16,7 @@ URLs (``https://host:port``); :func:`grpc_target` reduces them to ``host:port``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -36,8 +37,40 @@ from hessra_core.errors import ConfigError
 
 TlsSource = str | bytes | os.PathLike[str]
 
+# Calls that only read are retried when the server is briefly unavailable (a pod
+# restarting, a connection drained by max_connection_age): at most 3 attempts, with
+# jittered backoff from 0.1 s, all within the call's one deadline. Nothing else is
+# retried: a refusal (PERMISSION_DENIED, UNAUTHENTICATED, INVALID_ARGUMENT, ...) is an
+# answer, and RequestToken, the identity calls and SignToken mint or sign something.
+IDEMPOTENT_METHODS = (
+    ("hessra.v1.Issuer", "GetPublicKeys"),
+    ("hessra.v1.Issuer", "VerifyToken"),
+    ("hessra.v1.Issuer", "VerifyServiceChainToken"),
+    ("hessra.v1.Signer", "GetPublicKey"),
+)
+RETRY_POLICY = {
+    "maxAttempts": 3,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": s, "method": m} for s, m in IDEMPOTENT_METHODS],
+                "retryPolicy": RETRY_POLICY,
+            }
+        ]
+    }
+)
 # Large enough for any token response; matches the services' defaults.
-CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (("grpc.max_receive_message_length", 4 << 20),)
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_receive_message_length", 4 << 20),
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", SERVICE_CONFIG),
+)
 
 
 def grpc_target(endpoint: str) -> str:
@@ -283,4 +316,11 @@ class ChannelPool:
             return len(self._entries) + len(self._retired)
 
 
-__all__ = ["CHANNEL_OPTIONS", "ChannelPool", "TlsFiles", "TlsSource", "grpc_target"]
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "IDEMPOTENT_METHODS",
+    "ChannelPool",
+    "TlsFiles",
+    "TlsSource",
+    "grpc_target",
+]

@@ -14,8 +14,13 @@ Or ``Hessra.from_env()`` (``HESSRA_SERVER``, ``HESSRA_CERT``, ``HESSRA_KEY``,
 ``HESSRA_CA``, ``HESSRA_PUBLIC_KEY``, ``HESSRA_PERSONAL_KEY``). Every refusal raises
 a typed error from the ``hessra`` tree (mapped in ``hessra._status``); a signer that
 refuses raises ``SignoffCollectionError`` naming it. The channel is rebuilt when the
-certificate files change (``hessra._channel``). Thread-safe: one client can serve
-many threads.
+certificate files change (``hessra._channel``); calls in flight finish on the old one.
+Every call has a deadline, ``timeout=`` seconds (default 10): a server that does not
+answer in time raises ``ServiceUnavailableError``. Read-only calls (``setup``,
+``verify_token_remote``, ``verify_service_chain_token_remote``) are retried on
+UNAVAILABLE, at most 3 attempts with backoff within that deadline; nothing else is
+retried. After ``close()`` every call raises ``ClientClosedError``.
+Thread-safe: one client can serve many threads.
 """
 
 from __future__ import annotations
