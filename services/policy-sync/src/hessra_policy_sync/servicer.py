@@ -7,6 +7,7 @@ status codes (``hessra_core.rpc.status``) and writes the one log line per RPC.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hessra.v1 import common_pb2, policy_pb2, policy_pb2_grpc
 from hessra_core.errors import NotReadyError, PermissionDeniedError
-from hessra_core.policy.identifiers import canonical_dns, canonical_uri
+from hessra_core.policy.identifiers import canonical_email, canonical_ip, canonical_uri, host_name
 from hessra_core.rpc import annotate, peer_certificate
 from hessra_core.x509_identity import identities_from_certificate
 from hessra_policy_sync.hub import SnapshotHub
@@ -97,16 +98,76 @@ def status_pb(view: StatusView, subscribers: int) -> policy_pb2.GetStatusRespons
 
 
 def presented_names(cert: x509.Certificate) -> set[str]:
-    """Every SAN value of a client certificate (URI, DNS, e-mail, IP), canonical form."""
+    """Every SAN of a client certificate as ``type:value``, canonical form.
+
+    Types are ``uri``, ``dns``, ``email`` and ``ip``: a URI SAN ``ops.example.com`` is
+    ``uri:ops.example.com`` and never equals the DNS name ``dns:ops.example.com``.
+    """
     ids = identities_from_certificate(cert)
-    return {*ids.uris, *ids.dns, *ids.emails, *ids.ips}
+    return {
+        *(f"uri:{v}" for v in ids.uris),
+        *(f"dns:{v}" for v in ids.dns),
+        *(f"email:{v}" for v in ids.emails),
+        *(f"ip:{v}" for v in ids.ips),
+    }
+
+
+def _allowed_name(entry: str) -> str | None:
+    """One ``server.resync_allowed`` entry as ``presented_names`` writes it; None if invalid.
+
+    An entry may say its type: ``uri:<URI>`` (compared exactly), ``dns:<host name>``
+    (case-insensitive, one trailing dot ignored), ``email:<address>`` (domain
+    case-insensitive) or ``ip:<address>``. Without a prefix the value's form says it: an
+    IP address, else a host name, else an address with ``@`` and no URI scheme, else a
+    URI with a scheme (``spiffe://ops/admin``). A value of none of these forms allows no one.
+    """
+    kind, sep, rest = entry.partition(":")
+    typed = _TYPED.get(kind.lower()) if sep else None
+    if typed is not None:
+        return typed(rest)
+    for read in (_ip, _dns, _email, _uri):
+        name = read(entry)
+        if name is not None:
+            return name
+    return None
+
+
+def _ip(value: str) -> str | None:
+    try:
+        return f"ip:{canonical_ip(value)}" if value == value.strip() else None
+    except ValueError:
+        return None
+
+
+def _dns(value: str) -> str | None:
+    host = host_name(value)
+    return f"dns:{host}" if host is not None else None
+
+
+def _email(value: str, *, typed: bool = False) -> str | None:
+    local, at, domain = value.rpartition("@")
+    if not (local and at and domain) or (not typed and _URI.fullmatch(value)):
+        return None  # untyped `mailto:a@b.test` is a URI
+    return f"email:{canonical_email(value)}"
+
+
+def _uri(value: str) -> str | None:
+    uri = canonical_uri(value)
+    return f"uri:{uri}" if _URI.fullmatch(uri) else None
+
+
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+_TYPED: dict[str, Callable[[str], str | None]] = {
+    "uri": lambda value: _uri(f"uri:{value}"),
+    "dns": _dns,
+    "email": lambda value: _email(value, typed=True),
+    "ip": _ip,
+}
 
 
 def allowed_names(entries: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
-    """Config entries in the forms ``presented_names`` yields (``uri:`` prefix optional)."""
-    return frozenset(
-        form for entry in entries for form in (entry, canonical_uri(entry), canonical_dns(entry))
-    )
+    """The ``server.resync_allowed`` entries as ``type:value`` names (see ``_allowed_name``)."""
+    return frozenset(name for name in map(_allowed_name, entries) if name is not None)
 
 
 # A grpc.aio servicer context, typed by the request and response of its method.
