@@ -82,9 +82,14 @@ class IdentityTokenResponse:
 
 
 def _timestamp(value: Any) -> datetime | None:
+    """An expiry as sent, or None when unset or not a valid timestamp (a broken server
+    must not turn a usable token into a ``ValueError``; unknown expiry is never cached)."""
     if value is None or (value.seconds == 0 and value.nanos == 0):
         return None
-    return value.ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    try:
+        return value.ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError):
+        return None
 
 
 def token_response(reply: issuer_pb2.RequestTokenResponse) -> TokenResponse:
