@@ -2,10 +2,12 @@
 
 The seed's pattern, made safe: a cached token is handed out only while it is within
 ``renew_at`` (default 80%) of its lifetime, measured from when it was received to
-the ``expires_at`` the issuer reported, so a caller never gets a token about to
-expire in flight. One renewal per (resource, operation, domain) runs at a time; the
-other callers wait for it instead of stampeding the issuer. Multi-party tokens are
-completed (every sign-off collected) before they are cached.
+the ``expires_at`` the issuer reported (or the token's own expiry, if earlier), so
+a caller never gets a token about to expire in flight. A token whose expiry is
+missing or already past is handed to its caller but never reused. One renewal per
+(resource, operation, domain) runs at a time; the other callers wait for it instead
+of stampeding the issuer. Multi-party tokens are completed (every sign-off
+collected) before they are cached.
 
 A token is minted for the certificate the client presented. When the client's
 certificate files change (a rotation may bring another identity), every cached
@@ -30,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hessra._client_common import TokenResponse
+from hessra_core import tokens
+from hessra_core.errors import HessraError
 
 Key = tuple[str, str, str | None]
 
@@ -43,6 +47,21 @@ class _Entry:
 
 
 DEFAULT_MAX_ENTRIES = 1024
+
+
+def _expiry(response: TokenResponse, token: str) -> float | None:
+    """When the token stops working: the earlier of the issuer's ``expires_at`` and the
+    expiry written in the token itself. A reported expiry later than the token's own
+    (a faulty issuer or proxy) must not keep an expired token in the cache; a token
+    that cannot be read falls back to ``expires_at``."""
+    times = [] if response.expires_at is None else [response.expires_at.timestamp()]
+    try:
+        own = tokens.inspect_token(token).expires_at
+    except HessraError:
+        own = None
+    if own is not None:
+        times.append(own.timestamp())
+    return min(times) if times else None
 
 
 class TokenCache:
@@ -106,10 +125,8 @@ class TokenCache:
     def _store(
         self, key: Key, response: TokenResponse, token: str, received: float, credentials: object
     ) -> str:
-        if response.expires_at is not None:
-            lifetime = max(0.0, response.expires_at.timestamp() - received)
-        else:
-            lifetime = 0.0  # unknown lifetime: never reuse
+        expiry = _expiry(response, token)
+        lifetime = 0.0 if expiry is None else max(0.0, expiry - received)  # unknown: never reuse
         renew_after = received + self._renew_at * lifetime
         with self._guard:
             self._entries[key] = _Entry(token, received, renew_after, credentials)
