@@ -122,10 +122,20 @@ def canonicalise(kind: IdentifierType, value: str) -> str:
         return _check_dns(value)
     if kind is IdentifierType.SAN_EMAIL:
         local, at, domain = value.rpartition("@")
+        # An rfc822Name SAN is ASCII, and str.lower would fold a non-ASCII domain letter
+        # (the Kelvin sign) into an ASCII one another certificate could carry.
         if not at or not local or not domain or "@" in local or " " in value:
             raise IdentifierFormatError(f"invalid san_email `{value}`", "write `name@domain`")
+        if not value.isascii():
+            raise IdentifierFormatError(
+                f"invalid san_email `{value}`", "write an internationalised domain in punycode"
+            )
         return canonical_email(value)
     if kind is IdentifierType.SAN_IP:
+        if "%" in value:  # a certificate's IP SAN has no IPv6 zone; it would never match
+            raise IdentifierFormatError(
+                f"invalid san_ip `{value}`", "write the address without its `%zone`"
+            )
         try:
             return canonical_ip(value)
         except ValueError:
