@@ -179,7 +179,11 @@ def read_policy_dir(path: Path, *, now: datetime | None = None) -> ReadResult:
             _version(clients_r, doc.data)
             ca_pem, cas = _cacerts(clients_r, doc.data, now)
             clients = parse_clients(
-                clients_r, doc.data, declared, check_references=references_known
+                clients_r,
+                doc.data,
+                declared,
+                check_references=references_known,
+                ca_issuers=_issuers(cas),
             )
 
     diagnostics = sorted(
@@ -190,6 +194,11 @@ def read_policy_dir(path: Path, *, now: datetime | None = None) -> ReadResult:
         return ReadResult(None, tuple(diagnostics))
     policy = Policy(POLICY_VERSION, ca_pem, tuple(clients), tuple(resources))
     return ReadResult(policy, tuple(diagnostics), tuple(cas))
+
+
+def _issuers(cas: list[x509.Certificate]) -> int:
+    """Distinct CA names: a CA renewed in place keeps its name and its serial-number space."""
+    return len({ca.subject for ca in cas})
 
 
 def _cacerts(

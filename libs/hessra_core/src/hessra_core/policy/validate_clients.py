@@ -61,8 +61,13 @@ def parse_clients(
     declared: set[str] | None,
     *,
     check_references: bool = True,
+    ca_issuers: int = 1,
 ) -> list[Client]:
-    """Every valid client. ``declared`` is None when resources.toml is missing."""
+    """Every valid client. ``declared`` is None when resources.toml is missing.
+
+    ``ca_issuers`` is how many distinct CAs ``[cacerts]`` trusts: a serial number is
+    unique only among one CA's certificates, so with several a serial client is a warning.
+    """
     check_keys(r, data, (), ("version", "cacerts", "clients"))
     if "clients" not in data:
         r.warning((), "no [[clients]]: every token request will be refused")
@@ -78,7 +83,21 @@ def parse_clients(
         if client is not None:
             located.append(_Located(client, ("clients", i)))
     _check_conflicts(r, located)
+    if ca_issuers > 1:
+        _warn_serials(r, located, ca_issuers)
     return [item.client for item in located]
+
+
+def _warn_serials(r: Reporter, located: list[_Located], ca_issuers: int) -> None:
+    for item in located:
+        ident = item.client.identifier
+        if ident.type is IdentifierType.SERIAL:
+            r.warning(
+                (*item.where, "identifier", "value"),
+                f"serial `{ident.value}` is unique only per CA, and [cacerts] trusts "
+                f"{ca_issuers}: a certificate from any of them with this serial is this client",
+                "identify the client by a SAN its CA alone issues",
+            )
 
 
 def _identifier(r: Reporter, body: dict[str, Any], where: KeyPath) -> Identifier | None:
