@@ -39,6 +39,7 @@ from hessra._client_common import (
     keys_from_reply,
     raise_unless_valid,
     refresh_request,
+    secrets_in,
     service_chain_request,
     sign_request,
     signoffs_to_collect,
@@ -147,7 +148,8 @@ class AsyncHessra(ClientBase):
                         tls,
                         timeout=min(self.config.timeout, PROBE_TIMEOUT),
                     )
-                raise error_from_rpc(exc, where=where, refusal=refusal) from None
+                secrets = secrets_in(request, kwargs.get("metadata"))
+                raise error_from_rpc(exc, where=where, refusal=refusal, secrets=secrets) from None
             except asyncio.CancelledError:
                 # grpc.aio cancels calls in flight when their channel closes: that is
                 # close(), not a cancellation of this task, unless the task is cancelled.
@@ -249,7 +251,7 @@ class AsyncHessra(ClientBase):
     ) -> None:
         """Ask the issuer to verify; raises the same typed error a local refusal would."""
         request = verify_request(token, subject, resource, operation, domain)
-        raise_unless_valid(await self._issuer("VerifyToken", request))
+        raise_unless_valid(await self._issuer("VerifyToken", request), token)
 
     async def verify_service_chain_token_remote(
         self,
@@ -260,7 +262,7 @@ class AsyncHessra(ClientBase):
         component: str | None = None,
     ) -> None:
         request = service_chain_request(token, subject, resource, operation, component)
-        raise_unless_valid(await self._issuer("VerifyServiceChainToken", request))
+        raise_unless_valid(await self._issuer("VerifyServiceChainToken", request), token)
 
     # --- identity tokens ---------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from hessra._client_common import (
     keys_from_reply,
     raise_unless_valid,
     refresh_request,
+    secrets_in,
     service_chain_request,
     sign_request,
     signoffs_to_collect,
@@ -145,7 +146,8 @@ class Hessra(ClientBase):
                     refusal = probe_client_certificate(
                         target, tls, timeout=min(self.config.timeout, PROBE_TIMEOUT)
                     )
-                raise error_from_rpc(exc, where=where, refusal=refusal) from None
+                secrets = secrets_in(request, kwargs.get("metadata"))
+                raise error_from_rpc(exc, where=where, refusal=refusal, secrets=secrets) from None
 
     # --- keys --------------------------------------------------------------------------
 
@@ -233,7 +235,7 @@ class Hessra(ClientBase):
     ) -> None:
         """Ask the issuer to verify; raises the same typed error a local refusal would."""
         request = verify_request(token, subject, resource, operation, domain)
-        raise_unless_valid(self._issuer("VerifyToken", request))
+        raise_unless_valid(self._issuer("VerifyToken", request), token)
 
     def verify_service_chain_token_remote(
         self,
@@ -244,7 +246,7 @@ class Hessra(ClientBase):
         component: str | None = None,
     ) -> None:
         request = service_chain_request(token, subject, resource, operation, component)
-        raise_unless_valid(self._issuer("VerifyServiceChainToken", request))
+        raise_unless_valid(self._issuer("VerifyServiceChainToken", request), token)
 
     # --- identity tokens ---------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from hessra._channel import TlsFiles, TlsSource, grpc_target
 from hessra._errors import MissingTokenError
-from hessra._status import error_for_reason
+from hessra._status import REDACTED, error_for_reason
 from hessra._verify import (
     AuthContext,
     ChainLike,
@@ -148,10 +148,22 @@ def service_chain_request(
     return request
 
 
-def raise_unless_valid(reply: Any) -> None:
-    """A remote verification's refusal as the typed error a local one would raise."""
+def secrets_in(request: Any, metadata: Any = None) -> tuple[str, ...]:
+    """The tokens a call sends (request fields and a bearer header), to keep them out
+    of the error a failed call raises."""
+    found = [getattr(request, name, "") for name in ("token", "current_token")]
+    for key, value in metadata or ():
+        if key == BEARER and isinstance(value, str):
+            found.append(value.removeprefix("Bearer ").strip())
+    return tuple(t for t in found if isinstance(t, str) and t)
+
+
+def raise_unless_valid(reply: Any, token: str = "") -> None:
+    """A remote verification's refusal as the typed error a local one would raise
+    (``token``, the one verified, is redacted from the server's message)."""
     if not reply.valid:
-        raise error_for_reason(reply.reason, reply.message)
+        message = reply.message.replace(token, REDACTED) if token else reply.message
+        raise error_for_reason(reply.reason, message)
 
 
 def identity_request(
@@ -459,6 +471,7 @@ __all__ = [
     "keys_from_reply",
     "raise_unless_valid",
     "refresh_request",
+    "secrets_in",
     "service_chain_request",
     "sign_request",
     "signoffs_to_collect",

@@ -18,7 +18,7 @@ and grpcio reports ``UNAVAILABLE ... Socket closed``, the same as a server going
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -135,16 +135,28 @@ def may_be_certificate_refusal(exc: grpc.RpcError) -> bool:
     return not any(marker in details for marker in _NOT_A_REFUSAL)
 
 
+REDACTED = "<token redacted>"
+
+
 def error_from_rpc(
-    exc: grpc.RpcError, *, where: str, refusal: CertificateRefusal | None = None
+    exc: grpc.RpcError,
+    *,
+    where: str,
+    refusal: CertificateRefusal | None = None,
+    secrets: Sequence[str] = (),
 ) -> HessraError:
     """Map a failed call to ``where`` (e.g. ``issuer 127.0.0.1:50051``) to a typed error.
 
     ``refusal`` is the probe's finding that the server refused our client certificate
     (see :func:`may_be_certificate_refusal`); it turns ``UNAVAILABLE`` into
-    ``CertificateRejectedError``.
+    ``CertificateRejectedError``. ``secrets`` are the tokens the call sent: a server or
+    proxy that echoes one in its message must not put it into our error (and so into
+    the caller's logs), so each is replaced by ``<token redacted>``.
     """
     code, details, reason = _code_and_reason(exc)
+    for secret in secrets:
+        if secret:
+            details = details.replace(secret, REDACTED)
     if refusal is not None and code == grpc.StatusCode.UNAVAILABLE and not reason:
         return _errors.CertificateRejectedError(where, refusal.why, refusal.detail)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
