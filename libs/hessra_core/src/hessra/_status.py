@@ -159,8 +159,15 @@ def error_from_rpc(
             details = details.replace(secret, REDACTED)
     if refusal is not None and code == grpc.StatusCode.UNAVAILABLE and not reason:
         return _errors.CertificateRejectedError(where, refusal.why, refusal.detail)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reason:
-        name = code.name if code is not None else "UNAVAILABLE"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and not reason:
+        # A hung or overloaded server looks the same as one never reached in time.
+        return _errors.ServiceUnavailableError(
+            f"{where} did not answer within the client's timeout (DEADLINE_EXCEEDED): it may "
+            "be unreachable, overloaded or hung; check the address and the server's health, "
+            "or raise timeout= for slow calls"
+        )
+    if code == grpc.StatusCode.UNAVAILABLE and not reason:
+        name = code.name
         return _errors.ServiceUnavailableError(
             f"{where} is unreachable ({name}): {details or 'no answer'}; check the address, "
             "that the server runs, and that its certificate is trusted by your CA"
