@@ -8,11 +8,21 @@ signer answers each way a faulty or hostile signer might. Collection must name
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
+import grpc
 import pytest
 
-from hessra import AsyncHessra, Hessra, MissingSignoffError, SignoffCollectionError
+from hessra import (
+    AsyncHessra,
+    Hessra,
+    MalformedTokenError,
+    MissingSignoffError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+    SignoffCollectionError,
+)
 from hessra.v1 import issuer_pb2, signer_pb2
 from hessra_core import tokens
 from hessra_core.keys import KeyPair
@@ -20,7 +30,7 @@ from hessra_core.tokens import SignerRef
 from hessra_core.tokens._authority import SIGNOFF_BLOCK
 from hessra_core.tokens._load import append_third_party, load_token
 
-from .scripted import ScriptedServer, reply
+from .scripted import Handler, ScriptedServer, hang, refuse, reply
 
 ISSUER_KEY = KeyPair.generate()
 LEGAL_KEY = KeyPair.generate()
@@ -104,3 +114,46 @@ async def test_the_async_client_refuses_it_too_even_without_issuer_keys(
             await client.collect_multi_party_signoffs(response, "sensitive", "export")
     assert caught.value.signer == "legal"
     assert "without its sign-off (signatures not checked" in caught.value.message
+
+
+# (id, how the signer answers, the class of the error's cause)
+FAULTS = [
+    ("refusing", refuse(grpc.StatusCode.PERMISSION_DENIED, "legal says no"), PermissionDeniedError),
+    ("garbage_token", reply(signer_pb2.SignTokenResponse(token="%%%")), MalformedTokenError),
+    ("empty_token", reply(signer_pb2.SignTokenResponse(token="")), MalformedTokenError),
+    ("hung", hang(5.0), ServiceUnavailableError),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("handler", "cause"), [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
+def test_a_faulty_signer_is_named_with_the_cause(
+    scripted: ScriptedServer, handler: Handler, cause: type[Exception]
+) -> None:
+    script(scripted, lambda token: token)
+    scripted.script("SignToken", handler)
+    kwargs = scripted.client_kwargs(timeout=0.5, public_key=ISSUER_KEY.public_key)
+    with Hessra(scripted.target, **kwargs) as client:
+        response = client.request_token_full("sensitive", "export")
+        with pytest.raises(SignoffCollectionError) as caught:
+            client.collect_multi_party_signoffs(response, "sensitive", "export")
+    assert caught.value.signer == "legal"
+    assert isinstance(caught.value.cause, cause)
+    assert caught.value.message.startswith("Required signature from legal not found: legal at ")
+
+
+def test_a_signer_that_is_down_is_named(scripted: ScriptedServer) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    token = multi_party_token()
+    pending = issuer_pb2.PendingSignoff(
+        name="legal", endpoint=f"https://127.0.0.1:{closed}", public_key="ed25519/00"
+    )
+    with (
+        Hessra(scripted.target, **scripted.client_kwargs(timeout=2.0)) as client,
+        pytest.raises(SignoffCollectionError) as caught,
+    ):
+        client.collect_multi_party_signoffs(token, "sensitive", "export", pending=[pending])
+    assert caught.value.signer == "legal"
+    assert isinstance(caught.value.cause, ServiceUnavailableError)
+    assert f"127.0.0.1:{closed}" in caught.value.message
