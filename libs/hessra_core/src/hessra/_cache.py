@@ -6,8 +6,9 @@ the ``expires_at`` the issuer reported (or the token's own expiry, if earlier), 
 a caller never gets a token about to expire in flight. A token whose expiry is
 missing or already past is handed to its caller but never reused. One renewal per
 (resource, operation, domain) runs at a time; the other callers wait for it instead
-of stampeding the issuer. Multi-party tokens are completed (every sign-off
-collected) before they are cached.
+of stampeding the issuer, and share its outcome: if it fails (a hung issuer, say),
+they raise its error at once rather than each waiting out the timeout in turn.
+Multi-party tokens are completed (every sign-off collected) before they are cached.
 
 A token is minted for the certificate the client presented. When the client's
 certificate files change (a rotation may bring another identity), every cached
@@ -92,6 +93,10 @@ class TokenCache:
         self._locks: dict[Key, threading.Lock] = {}
         self._alocks: dict[Key, asyncio.Lock] = {}
         self._guard = threading.Lock()
+        # The last failed renewal per key, numbered: callers that queued behind it get
+        # its error instead of asking again (see _raise_failure_since).
+        self._failures: dict[Key, tuple[int, HessraError]] = {}
+        self._failure_count = 0
         self.hits = 0
         self.renewals = 0
 
@@ -143,6 +148,7 @@ class TokenCache:
             return token
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
+        seen = self._failure_id(key)
         with lock:
             # Read before asking: if the files change during the request, the token is
             # recorded under the old credentials and the next call renews it.
@@ -150,12 +156,41 @@ class TokenCache:
             token = self._fresh(key, credentials)
             if token is not None:
                 return token
+            self._raise_failure_since(key, seen)
             received = self._clock()
-            response = self._client.request_token_full(resource, operation, domain=domain)
-            token = response.token
-            if response.pending_signoffs:
-                token = self._client.collect_multi_party_signoffs(response, resource, operation)
+            try:
+                response = self._client.request_token_full(resource, operation, domain=domain)
+                token = response.token
+                if response.pending_signoffs:
+                    token = self._client.collect_multi_party_signoffs(response, resource, operation)
+            except HessraError as exc:
+                self._record_failure(key, exc)
+                raise
+            self._failures.pop(key, None)
             return self._store(key, response, token, received, credentials)
+
+    def _failure_id(self, key: Key) -> int | None:
+        failure = self._failures.get(key)
+        return None if failure is None else failure[0]
+
+    def _raise_failure_since(self, key: Key, seen: int | None) -> None:
+        """Raise the error of a renewal that failed while this caller waited for it.
+
+        Waiters share the outcome of the renewal they queued behind: with a hung
+        issuer, N waiters would otherwise each wait out the client's timeout in turn,
+        the last one N times over.
+        """
+        failure = self._failures.get(key)
+        if failure is not None and failure[0] != seen:
+            raise failure[1]
+
+    def _record_failure(self, key: Key, exc: HessraError) -> None:
+        with self._guard:
+            self._failure_count += 1
+            self._failures[key] = (self._failure_count, exc)
+            if len(self._failures) > self._max_entries:
+                oldest = min(self._failures, key=lambda k: self._failures[k][0])
+                del self._failures[oldest]
 
     def _evict(self, *, keep: Key) -> None:
         """Drop stale entries, then the oldest, until within ``max_entries`` (under _guard)."""
@@ -186,18 +221,24 @@ class TokenCache:
         if token is not None:
             return token
         lock = self._alocks.setdefault(key, asyncio.Lock())
+        seen = self._failure_id(key)
         async with lock:
             credentials = self._credentials()
             token = self._fresh(key, credentials)
             if token is not None:
                 return token
+            self._raise_failure_since(key, seen)
             received = self._clock()
-            response = await self._client.request_token_full(resource, operation, domain=domain)
-            token = response.token
-            if response.pending_signoffs:
-                token = await self._client.collect_multi_party_signoffs(
-                    response, resource, operation
-                )
+            client = self._client
+            try:
+                response = await client.request_token_full(resource, operation, domain=domain)
+                token = response.token
+                if response.pending_signoffs:
+                    token = await client.collect_multi_party_signoffs(response, resource, operation)
+            except HessraError as exc:
+                self._record_failure(key, exc)
+                raise
+            self._failures.pop(key, None)
             return self._store(key, response, token, received, credentials)
 
     def invalidate(self, resource: str | None = None, operation: str | None = None) -> None:
