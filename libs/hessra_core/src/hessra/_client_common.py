@@ -9,6 +9,7 @@ that needs no network: local verification, attestation, delegation.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -242,6 +243,12 @@ def _keypair(value: KeyPair | TlsSource) -> KeyPair:
     return KeyPair.load(Path(value))
 
 
+def _valid_timeout(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value > 0
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """A validated client configuration. Every problem is reported at once."""
@@ -294,8 +301,10 @@ class ClientConfig:
                 pair = _keypair(personal_keypair)
             except KeyFormatError as exc:
                 problems.append(f"personal_keypair: {exc.message}")
-        if not timeout > 0:
-            problems.append(f"timeout must be > 0 seconds, got {timeout}")
+        if not _valid_timeout(timeout):
+            # Every call has a deadline: None or infinity would let a hung server hang
+            # the caller for ever, so neither means "no timeout".
+            problems.append(f"timeout must be > 0 (a finite number of seconds), got {timeout!r}")
         if problems:
             raise ConfigError(problems, source="Hessra client")
         return cls(
