@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from hessra import AsyncHessra, ClientClosedError, Hessra, TokenCache
+from hessra import AsyncHessra, ClientClosedError, ConfigError, Hessra, TokenCache
 from hessra.v1 import issuer_pb2
 
 from .scripted import ScriptedServer, hang, reply
@@ -147,4 +147,16 @@ def test_close_from_another_thread_is_safe(scripted: ScriptedServer) -> None:
         t.start()
     for t in closers:
         t.join(5)
+    assert client._pool.open_channels == 0
+
+
+def test_an_async_client_reused_on_another_loop_says_so(scripted: ScriptedServer) -> None:
+    scripted.script("RequestToken", reply(ANSWER))
+    client = AsyncHessra(scripted.target, **scripted.client_kwargs(timeout=5.0))
+    assert asyncio.run(client.request_token("orders", "read")) == ANSWER.token
+    with pytest.raises(ConfigError) as caught:
+        asyncio.run(client.request_token("orders", "read"))
+    assert "create one AsyncHessra per event loop" in caught.value.message
+    assert scripted.calls["RequestToken"] == 1
+    asyncio.run(client.close())  # from yet another loop: marks it closed, does not fail
     assert client._pool.open_channels == 0

@@ -222,6 +222,7 @@ class ChannelPool:
         self._retired: list[_Entry] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # aio: the loop channels belong to
         self.rebuilds = 0
 
     @property
@@ -239,9 +240,21 @@ class ChannelPool:
         key = (target, tls)
         stamps = tls.stamps()
         idle = None
+        loop = asyncio.get_running_loop() if self._aio else None
         with self._lock:
             if self._closed:
                 raise ClientClosedError(self._owner)
+            if self._loop is None:
+                self._loop = loop
+            elif loop is not self._loop:
+                raise ConfigError(
+                    [
+                        "grpc.aio channels belong to the event loop that made them, and this "
+                        "client first ran on another one: create one AsyncHessra per event "
+                        "loop (asyncio.run() starts a new loop each time)"
+                    ],
+                    source=self._owner,
+                )
             entry = self._entries.get(key)
             if entry is None or entry.stamps != stamps:
                 fresh = _Entry(self._build(target, tls), stamps)
@@ -306,7 +319,10 @@ class ChannelPool:
             channel.close()
 
     async def aclose(self) -> None:
-        for channel in self._take_all():
+        channels = self._take_all()
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            return  # they belong to another loop (usually closed): nothing to await here
+        for channel in channels:
             await asyncio.shield(channel.close())
 
     @property
