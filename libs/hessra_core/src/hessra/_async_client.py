@@ -16,7 +16,8 @@ answer in time raises ``ServiceUnavailableError``. Read-only calls (``setup``,
 ``verify_token_remote``, ``verify_service_chain_token_remote``) are retried on
 UNAVAILABLE, at most 3 attempts with backoff within that deadline; nothing else is
 retried. After ``close()`` every call raises ``ClientClosedError``.
-Channels belong to the event loop that created them: use one client per loop.
+Channels belong to the event loop that created them: use one client per loop (a call
+from another loop raises ``ConfigError``).
 """
 
 from __future__ import annotations
