@@ -28,7 +28,12 @@ from hessra_core.rpc import (
     start_server,
 )
 from hessra_core.service.secret_files import warn_exposed_secret_files
-from hessra_policy_sync.config import DirSourceConfig, GitSourceConfig, PolicySyncConfig
+from hessra_policy_sync.config import (
+    DirSourceConfig,
+    GitSourceConfig,
+    PolicySyncConfig,
+    ServerConfig,
+)
 from hessra_policy_sync.dir_source import DirSource
 from hessra_policy_sync.git_source import GitSource
 from hessra_policy_sync.http_app import build_http_app
@@ -65,6 +70,26 @@ class _FileReader:
         except OSError:
             log.error("client_ca_unreadable", path=str(self._path))
         return self._data
+
+
+def grpc_server_options(server: ServerConfig) -> list[tuple[str, int]]:
+    """Keepalive for the long-lived watch streams (see ``hessra_policy_sync.config``).
+
+    The server pings idle connections to drop subscribers that vanished, and accepts the
+    subscribers' own pings down to ``min_client_ping_interval`` instead of gRPC's 5 minutes.
+    Deliberately no ``grpc.max_connection_age_ms`` (``connection_age_options``): it would
+    cut every watch stream and send all subscribers back at once.
+    """
+    return [
+        ("grpc.keepalive_time_ms", max(1, int(server.keepalive_time * 1000))),
+        ("grpc.keepalive_timeout_ms", max(1, int(server.keepalive_timeout * 1000))),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS (the key lost its "recv").
+        (
+            "grpc.http2.min_ping_interval_without_data_ms",
+            int(server.min_client_ping_interval * 1000),
+        ),
+    ]
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -157,6 +182,7 @@ class PolicySyncApp:
             service_names=[SERVICE_NAME],
             interceptors=[ObservabilityInterceptor()],
             serving=restored is not None,
+            options=grpc_server_options(server),
             health_listen=server.health_listen,
         )
         self.grpc_port = self._grpc.port
@@ -244,4 +270,4 @@ class PolicySyncApp:
         log.info("policy_sync_stopped")
 
 
-__all__ = ["SERVICE_NAME", "PolicySyncApp"]
+__all__ = ["SERVICE_NAME", "PolicySyncApp", "grpc_server_options"]

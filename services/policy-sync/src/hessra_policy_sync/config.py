@@ -18,6 +18,9 @@ File layout (every key optional unless noted)::
     state_dir = "/var/lib/hessra/policy-sync"   # required
     resync_allowed = ["uri:spiffe://ops/admin"] # SAN values allowed to call Resync
     shutdown_grace = 5.0
+    keepalive_time = 60.0              # seconds between pings to each idle subscriber
+    keepalive_timeout = 20.0           # close a subscriber's connection if a ping is unanswered
+    min_client_ping_interval = 10.0    # the most often a subscriber may ping (seconds)
 
     [source]
     kind = "git"                        # or "dir"
@@ -42,6 +45,17 @@ File layout (every key optional unless noted)::
     max_body_bytes = 1048576
     dedup_size = 1024
     pushed_commit_attempts = 6          # fetch retries until the pushed sha is visible
+
+Keepalive: a ``WatchSnapshots`` stream is idle between policy changes. policy-sync
+pings each subscriber's connection after ``keepalive_time`` idle seconds and drops it
+when a ping goes unanswered for ``keepalive_timeout``, so a subscriber that vanished
+without a TCP reset (node lost, NAT entry expired) stops counting as a subscriber and
+holding a stream. Subscribers ping too (every 20 s by default, see
+``hessra_core.rpc.subscriber``); gRPC servers treat pings more frequent than once in
+5 minutes on a stream without data as abuse and close the connection with GOAWAY
+``too_many_pings``, so ``min_client_ping_interval`` must not exceed the subscribers'
+keepalive interval. policy-sync sets no maximum connection age: recycling connections
+would cut every watch stream and make all subscribers reconnect at once.
 
 Relative paths in the file are resolved against the file's directory; relative
 paths from the environment or flags against the working directory.
@@ -128,6 +142,9 @@ class ServerConfig:
     plaintext_grpc: bool = False
     resync_allowed: tuple[str, ...] = ()
     shutdown_grace: float = 5.0
+    keepalive_time: float = 60.0
+    keepalive_timeout: float = 20.0
+    min_client_ping_interval: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +248,9 @@ SCHEMA: dict[str, dict[str, Parser]] = {
         "state_dir": _path,
         "resync_allowed": _str_list,
         "shutdown_grace": _float,
+        "keepalive_time": _float,
+        "keepalive_timeout": _float,
+        "min_client_ping_interval": _float,
     },
     "source": {
         "kind": _str,
@@ -380,6 +400,14 @@ def _build_server(v: dict[str, Any], problems: list[str]) -> ServerConfig | None
     _check_health_listen(v, problems)
     if v.get("shutdown_grace", 0.0) < 0:
         problems.append("server.shutdown_grace: must not be negative")
+    for key in ("keepalive_time", "keepalive_timeout"):
+        if key in v and not 0 < v[key] < 1e6:
+            problems.append(f"server.{key}: must be a number of seconds > 0, got {v[key]}")
+    if "min_client_ping_interval" in v and not 0 <= v["min_client_ping_interval"] < 1e6:
+        problems.append(
+            "server.min_client_ping_interval: must be a number of seconds >= 0, "
+            f"got {v['min_client_ping_interval']}"
+        )
     if not v.get("plaintext_grpc", False):
         for key in ("cert_file", "key_file", "client_ca_file"):
             if v.get(key) is None:
