@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core writes every failed TLS handshake to stderr at INFO level unless told
+# otherwise. The CLI reports such a failure itself, with its cause and a hint, so keep
+# only gRPC's errors; a user who wants gRPC's own logs sets GRPC_VERBOSITY. This must run
+# before grpc is first imported (the subcommand modules below import it).
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import click
 
 
