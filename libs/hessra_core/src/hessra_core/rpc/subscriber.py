@@ -8,6 +8,20 @@ with exponential backoff and full jitter, sending the digest it holds so an
 unchanged policy is not sent again. At start it loads the persisted copy, so a
 service restarts into service while policy-sync is unreachable.
 
+Dead connections: the stream is idle between policy changes, and a TCP path that
+silently drops it (a NAT or load-balancer idle timeout, a node lost without a RST)
+would otherwise look open for ever while the service keeps an old policy. So the
+channel sends HTTP/2 keepalive pings every ``keepalive_time`` seconds (default 20)
+and gives up on the connection when one is not answered within ``keepalive_timeout``
+(default 10): the stream fails with UNAVAILABLE, ``connected`` turns False, a
+``subscription_failed`` warning is logged and the reconnect loop takes over.
+``grpc.http2.ping_timeout_ms`` is set to the timeout too: in grpcio 1.85 it, not
+``grpc.keepalive_timeout_ms``, decides how long an unanswered ping waits (60 s by
+default). ``grpc.http2.max_pings_without_data`` is 0 because gRPC otherwise stops pinging
+after two pings with no data sent, which on an idle stream is at once. policy-sync
+must accept pings this often (its ``server.min_client_ping_interval``, default 10 s,
+must not exceed ``keepalive_time``), or it answers with GOAWAY ``too_many_pings``.
+
 Usage::
 
     creds = grpc.ssl_channel_credentials(ca_pem, key_pem, cert_pem)
@@ -48,6 +62,27 @@ _log = structlog.get_logger("hessra.rpc.subscriber")
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 64 << 20),
 )
+DEFAULT_KEEPALIVE_TIME = 20.0
+DEFAULT_KEEPALIVE_TIMEOUT = 10.0
+
+
+def keepalive_options(time: float, timeout: float) -> tuple[tuple[str, int], ...]:
+    """Client channel options that find a silently dead connection within ``time + timeout`` s.
+
+    See the module docstring; ``time`` 0 turns keepalive off.
+    """
+    if time <= 0:
+        return ()
+    return (
+        ("grpc.keepalive_time_ms", max(1, int(time * 1000))),
+        ("grpc.keepalive_timeout_ms", max(1, int(timeout * 1000))),
+        # What actually bounds an unanswered ping in grpcio 1.85: without it a ping to a
+        # frozen peer is given 60 s whatever keepalive_timeout_ms says (measured).
+        ("grpc.http2.ping_timeout_ms", max(1, int(timeout * 1000))),
+        # The watch stream sends no data for hours: without this, pings stop after two.
+        ("grpc.http2.max_pings_without_data", 0),
+    )
+
 
 Listener = Callable[[Snapshot], None]
 
@@ -65,6 +100,8 @@ class SnapshotSubscriber:
         name: str = "",
         backoff_initial: float = 0.1,
         backoff_max: float = 10.0,
+        keepalive_time: float = DEFAULT_KEEPALIVE_TIME,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
         channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self._target = target
@@ -81,7 +118,11 @@ class SnapshotSubscriber:
         self._name = name
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
-        self._options = (*DEFAULT_CHANNEL_OPTIONS, *channel_options)
+        # By key, so a ``channel_options`` entry replaces a default instead of repeating it.
+        options = dict(DEFAULT_CHANNEL_OPTIONS)
+        options.update(keepalive_options(keepalive_time, keepalive_timeout))
+        options.update(channel_options)
+        self._options: tuple[tuple[str, Any], ...] = tuple(options.items())
         self._current: Snapshot | None = None
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -101,6 +142,11 @@ class SnapshotSubscriber:
         """``sha256:<hex>`` of the serving snapshot, or ``""`` before the first one."""
         current = self._current
         return current.digest if current is not None else ""
+
+    @property
+    def channel_options(self) -> tuple[tuple[str, Any], ...]:
+        """The gRPC channel options each connection attempt uses (keepalive included)."""
+        return self._options
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -229,4 +275,9 @@ class SnapshotSubscriber:
                 _log.exception("snapshot_listener_failed")
 
 
-__all__ = ["SnapshotSubscriber"]
+__all__ = [
+    "DEFAULT_KEEPALIVE_TIME",
+    "DEFAULT_KEEPALIVE_TIMEOUT",
+    "SnapshotSubscriber",
+    "keepalive_options",
+]
