@@ -9,6 +9,9 @@ detect dead connections would be cut off and reconnect over and over.
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +31,7 @@ def test_server_options_accept_pings_and_never_recycle_streams(tmp_path: Path) -
     options = dict(grpc_server_options(server))
     assert options["grpc.http2.min_ping_interval_without_data_ms"] == 2500
     assert options["grpc.keepalive_time_ms"] == 30_000
+    assert options["grpc.keepalive_timeout_ms"] == options["grpc.http2.ping_timeout_ms"] == 20_000
     assert options["grpc.keepalive_permit_without_calls"] == 1
     # Watch streams live for ever: a maximum connection age would cut them all at once.
     assert not any("max_connection_age" in key for key in options)
@@ -97,3 +101,60 @@ def test_keepalive_settings_load_with_defaults(tmp_path: Path) -> None:
 def test_bad_keepalive_setting_is_named(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"server.{key}"):
         load_config(env=_config_env(tmp_path, **{key: value}))
+
+
+_FROZEN_SUBSCRIBER = """
+import asyncio, sys
+import grpc
+from hessra.v1 import policy_pb2, policy_pb2_grpc
+
+async def main():
+    ca, cert, key = (open(path, "rb").read() for path in sys.argv[1:4])
+    target = sys.argv[4]
+    creds = grpc.ssl_channel_credentials(ca, key, cert)
+    async with grpc.aio.secure_channel(target, creds) as channel:
+        call = policy_pb2_grpc.PolicySyncStub(channel).WatchSnapshots(
+            policy_pb2.WatchSnapshotsRequest(subscriber="frozen")
+        )
+        async for _ in call:
+            pass
+
+asyncio.run(main())
+"""
+
+
+def start_subscriber_process(dev_pki, port: int) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    client = dev_pki.clients["issuer"]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _FROZEN_SUBSCRIBER,
+            str(dev_pki.ca_file),
+            str(client.cert_file),
+            str(client.key_file),
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def test_server_drops_a_subscriber_that_stopped_answering(
+    tmp_path, dev_pki, remote, good_files, start_app
+) -> None:
+    remote.commit_and_push("v1", good_files())
+    base = make_config(dev_pki, tmp_path / "state", remote.url)
+    server = replace(base.server, keepalive_time=0.3, keepalive_timeout=1.0)
+    app = await start_app(server=server)
+    await eventually(lambda: app.hub.current is not None, within=15)
+    proc = start_subscriber_process(dev_pki, app.grpc_port)
+    try:
+        await eventually(lambda: app.servicer.subscribers == 1, within=30)
+        proc.send_signal(signal.SIGSTOP)
+        # A vanished subscriber stops holding a stream and counting as one.
+        await eventually(lambda: app.servicer.subscribers == 0, within=10)
+        assert b"hessra_policy_sync_subscribers 0.0" in app.metrics.render()
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=15)

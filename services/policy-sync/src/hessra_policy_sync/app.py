@@ -83,6 +83,8 @@ def grpc_server_options(server: ServerConfig) -> list[tuple[str, int]]:
     return [
         ("grpc.keepalive_time_ms", max(1, int(server.keepalive_time * 1000))),
         ("grpc.keepalive_timeout_ms", max(1, int(server.keepalive_timeout * 1000))),
+        # In grpcio 1.85 this, not keepalive_timeout_ms, bounds an unanswered ping (else 60 s).
+        ("grpc.http2.ping_timeout_ms", max(1, int(server.keepalive_timeout * 1000))),
         ("grpc.keepalive_permit_without_calls", 1),
         # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS (the key lost its "recv").
         (
