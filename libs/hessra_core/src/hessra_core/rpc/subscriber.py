@@ -4,9 +4,18 @@
 On each snapshot it recomputes the digest (``Snapshot.from_proto``), persists the
 bytes atomically (``hessra_core.snapshot_file``), swaps ``current`` with a single
 reference assignment and calls the listeners. When the stream breaks it reconnects
-with exponential backoff and full jitter, sending the digest it holds so an
-unchanged policy is not sent again. At start it loads the persisted copy, so a
+with exponential backoff and full jitter (:func:`backoff_delay`), sending the digest
+it holds so an unchanged policy is not sent again. At start it loads the persisted copy, so a
 service restarts into service while policy-sync is unreachable.
+
+Reconnects: the first delay after a stream ends is drawn from ``[0, backoff_initial]``
+(default 1 s), so when policy-sync restarts, the streams of all its subscribers,
+which end at the same moment, come back spread over that second instead of at once;
+each further failure doubles the ceiling up to ``backoff_max``. Connecting does not
+reset the backoff: only a stream that stayed up ``backoff_max`` seconds does, so a
+server that accepts streams and ends them at once (policy-sync shutting down) is
+retried with growing delays, not ten times a second. ``connected`` is True while a
+stream is open; ``reconnects`` counts attempts.
 
 Dead connections: the stream is idle between policy changes, and a TCP path that
 silently drops it (a NAT or load-balancer idle timeout, a node lost without a RST)
@@ -87,6 +96,22 @@ def keepalive_options(time: float, timeout: float) -> tuple[tuple[str, int], ...
 Listener = Callable[[Snapshot], None]
 
 
+def backoff_delay(
+    attempt: int, initial: float, maximum: float, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before reconnect ``attempt`` (0-based): full jitter, uniform in
+    ``[0, min(maximum, initial * 2**attempt)]``.
+
+    Full rather than equal jitter: subscribers that lost their streams at the same
+    moment (a policy-sync restart) spread over the whole window, not its upper half.
+    """
+    ceiling = min(maximum, initial * (2 ** min(attempt, 62)))
+    return (rng or _rng).uniform(0, ceiling)
+
+
+_rng = random.Random()  # noqa: S311 (jitter, not security)
+
+
 class SnapshotSubscriber:
     """Holds the latest policy snapshot from policy-sync; see the module docstring."""
 
@@ -98,7 +123,7 @@ class SnapshotSubscriber:
         on_snapshot: Listener | None = None,
         *,
         name: str = "",
-        backoff_initial: float = 0.1,
+        backoff_initial: float = 1.0,
         backoff_max: float = 10.0,
         keepalive_time: float = DEFAULT_KEEPALIVE_TIME,
         keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
@@ -208,14 +233,11 @@ class SnapshotSubscriber:
             return grpc.aio.insecure_channel(self._target, options=self._options)
         return grpc.aio.secure_channel(self._target, self._credentials, options=self._options)
 
-    def _delay(self, attempt: int) -> float:
-        ceiling = min(self._backoff_max, self._backoff_initial * (2**attempt))
-        # Full jitter: many subscribers reconnecting after a restart spread out.
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (not security)
-
     async def _follow(self) -> None:
         attempt = 0
+        loop = asyncio.get_running_loop()
         while True:
+            opened: float | None = None
             try:
                 async with self._channel() as channel:
                     stub = policy_pb2_grpc.PolicySyncStub(channel)
@@ -225,7 +247,7 @@ class SnapshotSubscriber:
                     call = stub.WatchSnapshots(request)
                     await call.wait_for_connection()
                     self.connected = True
-                    attempt = 0
+                    opened = loop.time()
                     _log.info("subscribed", target=self._target, known_digest=self.digest)
                     async for response in call:
                         await self._receive(response.snapshot)
@@ -241,7 +263,9 @@ class SnapshotSubscriber:
                 _log.exception("subscription_crashed", target=self._target)
             finally:
                 self.connected = False
-            delay = self._delay(attempt)
+            if opened is not None and loop.time() - opened >= self._backoff_max:
+                attempt = 0  # that stream was healthy; this is a fresh failure
+            delay = backoff_delay(attempt, self._backoff_initial, self._backoff_max)
             attempt += 1
             self.reconnects += 1
             await asyncio.sleep(delay)
@@ -279,5 +303,6 @@ __all__ = [
     "DEFAULT_KEEPALIVE_TIME",
     "DEFAULT_KEEPALIVE_TIMEOUT",
     "SnapshotSubscriber",
+    "backoff_delay",
     "keepalive_options",
 ]
