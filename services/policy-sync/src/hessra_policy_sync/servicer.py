@@ -192,6 +192,8 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
         self._resync_allowed = allowed_names(resync_allowed)
         self._plaintext = plaintext
         self._subscribers = 0
+        # The last snapshot published and its message, built once for every stream.
+        self._message: tuple[object, policy_pb2.WatchSnapshotsResponse] | None = None
 
     @property
     def subscribers(self) -> int:
@@ -213,10 +215,23 @@ class PolicySyncServicer(policy_pb2_grpc.PolicySyncServicer):
             async for snapshot in self._hub.watch(request.known_digest):
                 sent += 1
                 annotate(revision=snapshot.revision, sent=sent)
-                yield policy_pb2.WatchSnapshotsResponse(snapshot=snapshot.to_proto())
+                yield self._response(snapshot)
         finally:
             self._subscribers -= 1
             self._metrics.subscribers.set(self._subscribers)
+
+    def _response(self, snapshot: Any) -> policy_pb2.WatchSnapshotsResponse:
+        """The message for ``snapshot``, converted once and shared by every stream.
+
+        A publish wakes every subscriber at once: converting a large policy per stream
+        would hold the event loop for (streams x conversion) and keep one copy each.
+        """
+        cached = self._message
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        message = policy_pb2.WatchSnapshotsResponse(snapshot=snapshot.to_proto())
+        self._message = (snapshot, message)
+        return message
 
     async def GetSnapshot(
         self,
