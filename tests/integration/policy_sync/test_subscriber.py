@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from hessra_core.policy.snapshot import compile_policy_dir
 from hessra_core.rpc.subscriber import SnapshotSubscriber
@@ -46,6 +47,11 @@ async def test_starts_from_persisted_copy_then_follows_policy_sync(
     await eventually(lambda: sub.reconnects >= 2)
     assert sub.current is not None
     assert sub.current.revision == old.revision
+    labels = {"target": sub.target}
+    assert REGISTRY.get_sample_value("hessra_policy_subscription_connected", labels) == 0
+    reconnects = REGISTRY.get_sample_value("hessra_policy_subscription_reconnects_total", labels)
+    assert reconnects is not None
+    assert reconnects >= 2
 
     v1 = good_files(resources=("orders",))
     remote.commit_and_push("v1", v1)
@@ -58,6 +64,7 @@ async def test_starts_from_persisted_copy_then_follows_policy_sync(
     assert payload is not None
     assert fresh.digest.encode() in payload
     assert app.servicer.subscribers == 1
+    assert REGISTRY.get_sample_value("hessra_policy_subscription_connected", labels) == 1
 
 
 async def test_damaged_persisted_copy_is_ignored(tmp_path, subscriber_factory) -> None:

@@ -15,7 +15,10 @@ each further failure doubles the ceiling up to ``backoff_max``. Connecting does 
 reset the backoff: only a stream that stayed up ``backoff_max`` seconds does, so a
 server that accepts streams and ends them at once (policy-sync shutting down) is
 retried with growing delays, not ten times a second. ``connected`` is True while a
-stream is open; ``reconnects`` counts attempts.
+stream is open; ``reconnects`` counts attempts. Both are also Prometheus metrics, served
+by each service's ``/metrics``: ``hessra_policy_subscription_connected{target}`` (alert
+when it stays 0: the service is serving its last snapshot, not the current policy) and
+``hessra_policy_subscription_reconnects_total{target}``.
 
 Dead connections: the stream is idle between policy changes, and a TCP path that
 silently drops it (a NAT or load-balancer idle timeout, a node lost without a RST)
@@ -59,6 +62,7 @@ from typing import Any
 import grpc
 import grpc.aio
 import structlog
+from prometheus_client import Counter, Gauge
 
 from hessra.v1 import policy_pb2, policy_pb2_grpc
 from hessra_core.errors import HessraError
@@ -73,6 +77,18 @@ DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
 )
 DEFAULT_KEEPALIVE_TIME = 20.0
 DEFAULT_KEEPALIVE_TIMEOUT = 10.0
+
+
+CONNECTED = Gauge(
+    "hessra_policy_subscription_connected",
+    "1 while the snapshot stream to policy-sync is open, else 0.",
+    ["target"],
+)
+RECONNECTS = Counter(
+    "hessra_policy_subscription_reconnects",
+    "Attempts to reopen the snapshot stream to policy-sync after it ended or failed.",
+    ["target"],
+)
 
 
 def keepalive_options(time: float, timeout: float) -> tuple[tuple[str, int], ...]:
@@ -151,11 +167,19 @@ class SnapshotSubscriber:
         self._current: Snapshot | None = None
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._connected_gauge = CONNECTED.labels(target)
+        self._reconnects_counter = RECONNECTS.labels(target)
         self.connected = False
+        self._connected_gauge.set(0)
         self.received = 0
         self.reconnects = 0
 
     # --- what services read ---------------------------------------------------------------
+
+    @property
+    def target(self) -> str:
+        """The policy-sync address followed (the metrics' ``target`` label)."""
+        return self._target
 
     @property
     def current(self) -> Snapshot | None:
@@ -204,7 +228,7 @@ class SnapshotSubscriber:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.connected = False
+        self._set_connected(False)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -246,7 +270,7 @@ class SnapshotSubscriber:
                     )
                     call = stub.WatchSnapshots(request)
                     await call.wait_for_connection()
-                    self.connected = True
+                    self._set_connected(True)
                     opened = loop.time()
                     _log.info("subscribed", target=self._target, known_digest=self.digest)
                     async for response in call:
@@ -262,13 +286,18 @@ class SnapshotSubscriber:
             except Exception:  # a bug must not end the subscription for good
                 _log.exception("subscription_crashed", target=self._target)
             finally:
-                self.connected = False
+                self._set_connected(False)
             if opened is not None and loop.time() - opened >= self._backoff_max:
                 attempt = 0  # that stream was healthy; this is a fresh failure
             delay = backoff_delay(attempt, self._backoff_initial, self._backoff_max)
             attempt += 1
             self.reconnects += 1
+            self._reconnects_counter.inc()
             await asyncio.sleep(delay)
+
+    def _set_connected(self, connected: bool) -> None:
+        self.connected = connected
+        self._connected_gauge.set(1 if connected else 0)
 
     async def _receive(self, message: policy_pb2.PolicySnapshot) -> None:
         try:
@@ -300,8 +329,10 @@ class SnapshotSubscriber:
 
 
 __all__ = [
+    "CONNECTED",
     "DEFAULT_KEEPALIVE_TIME",
     "DEFAULT_KEEPALIVE_TIMEOUT",
+    "RECONNECTS",
     "SnapshotSubscriber",
     "backoff_delay",
     "keepalive_options",
