@@ -18,17 +18,22 @@ The parent only supervises:
 - it restarts a worker that dies, with a growing delay, and gives up (exit 1)
   after ``MAX_RESTARTS`` deaths within ``RESTART_WINDOW`` seconds;
 - SIGTERM/SIGINT are forwarded to every worker as SIGTERM (each drains
-  gracefully), stragglers are killed after the grace period.
+  gracefully), stragglers are killed after the grace period;
+- a worker whose supervisor dies without that (SIGKILL) gets SIGTERM from the
+  kernel and drains too, so no orphan keeps serving the port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -59,8 +64,40 @@ def reserve(address: str) -> tuple[socket.socket | None, str]:
     return sock, f"{host}:{sock.getsockname()[1]}"
 
 
-def _worker_main(config: IssuerConfig, index: int, ready: Any) -> None:
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """SIGTERM this worker when the supervisor dies, however it dies.
+
+    A supervisor killed outright (SIGKILL, OOM, a crashed process manager) runs no
+    clean-up; its workers would keep serving, with a policy nobody follows any more, on
+    a port the next supervisor binds beside them. On Linux the kernel sends the signal
+    (``PR_SET_PDEATHSIG``, which fires when the parent *thread* ends: the supervisor
+    starts every worker from its main thread); elsewhere a thread watches the parent
+    pid. Either way the worker drains as on any SIGTERM.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    elif os.getppid() != parent_pid:
+        # The supervisor died before the request above was made.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_main(config: IssuerConfig, index: int, ready: Any, parent_pid: int) -> None:
     configure_logging(config.log_level, service="issuer", worker=index, pid=os.getpid())
+    _exit_with_parent(parent_pid)
 
     def started(app: IssuerApp) -> None:
         info = app.info()
@@ -101,7 +138,7 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         process = self._ctx.Process(
             target=_worker_main,
-            args=(self.config, index, self._ready),
+            args=(self.config, index, self._ready, os.getpid()),
             name=f"hessra-issuer-worker-{index}",
         )
         process.start()
