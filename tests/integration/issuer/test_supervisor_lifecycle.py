@@ -3,6 +3,8 @@
 - A supervisor killed outright (SIGKILL, a crashed ``honcho``) must not leave workers
   behind: orphans keep serving a stale policy on the port, and with a fixed port a new
   supervisor's workers bind it beside them (``SO_REUSEPORT``), so callers would reach both.
+- A configuration problem a worker finds while starting (an address it cannot bind)
+  exits 2, as it does with one process.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -101,3 +104,29 @@ def test_workers_exit_when_the_supervisor_is_killed(files: Any, reaped: list[int
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [pid for pid in pids if _alive(pid)] == [], log.read_text()
+
+
+def test_worker_that_cannot_bind_its_address_exits_2_like_one_process(files: Any) -> None:
+    # A plain listener (no SO_REUSEPORT) holds the port: no worker can bind it.
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        listen = f"127.0.0.1:{holder.getsockname()[1]}"
+        codes = {}
+        for processes in (1, 2):
+            config = _write_config(files, listen=listen, processes=processes)
+            log = files.root / f"issuer-{processes}.log"
+            proc = _start(config, log)
+            try:
+                codes[processes] = proc.wait(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            output = log.read_text()
+            assert listen in output, output
+            assert "Traceback" not in output, output
+    finally:
+        holder.close()
+    assert codes == {1: 2, 2: 2}

@@ -14,7 +14,9 @@ The parent only supervises:
   (for each of the main, identity and health listeners; each worker serves the
   health port too, reporting its own readiness);
 - it starts workers with the ``spawn`` method (gRPC does not survive ``fork``),
-  waits for each to report its ports, then writes ``server.port_file``;
+  waits for each to report its ports, then writes ``server.port_file``; a worker
+  that finds a configuration problem while starting (an address it cannot bind)
+  exits 2, and so does the supervisor, as one process would;
 - it restarts a worker that dies, with a growing delay, and gives up (exit 1)
   after ``MAX_RESTARTS`` deaths within ``RESTART_WINDOW`` seconds;
 - SIGTERM/SIGINT are forwarded to every worker as SIGTERM (each drains
@@ -33,6 +35,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -40,7 +43,9 @@ from typing import Any
 
 import structlog
 
+from hessra_core.errors import ConfigError
 from hessra_core.rpc import configure_logging
+from hessra_core.service.entrypoint import EXIT_CONFIG, report_error
 from hessra_issuer.app import IssuerApp, WorkerInfo, write_port_file
 from hessra_issuer.config import IssuerConfig
 
@@ -105,7 +110,16 @@ def _worker_main(config: IssuerConfig, index: int, ready: Any, parent_pid: int) 
             (index, info.pid, info.port, info.identity_port, info.metrics_port, info.health_port)
         )
 
-    asyncio.run(IssuerApp(config, worker_index=index).run(started))
+    try:
+        asyncio.run(IssuerApp(config, worker_index=index).run(started))
+    except ConfigError as exc:
+        # Say what is wrong once, as one process would, and exit 2 so the supervisor
+        # does too (a traceback and exit 1 read as a crash, not a bad configuration).
+        sys.exit(report_error("hessra-issuer", exc))
+
+
+class _WorkerConfigError(RuntimeError):
+    """A worker exited :data:`EXIT_CONFIG` while starting (it printed why)."""
 
 
 @dataclass
@@ -158,7 +172,12 @@ class Supervisor:
             except Exception:  # queue.Empty
                 for worker in self._workers.values():
                     if worker.info is None and not worker.process.is_alive():
-                        raise RuntimeError(
+                        error = (
+                            _WorkerConfigError
+                            if worker.process.exitcode == EXIT_CONFIG
+                            else RuntimeError
+                        )
+                        raise error(
                             f"worker {worker.index} exited with {worker.process.exitcode} "
                             "during start-up"
                         ) from None
@@ -197,7 +216,7 @@ class Supervisor:
                 _log.info("shutdown_requested_during_start")
                 return 0
             _log.error("issuer_start_failed", error=str(exc))
-            return 1
+            return EXIT_CONFIG if isinstance(exc, _WorkerConfigError) else 1
         finally:
             self._shutdown()
 
