@@ -49,6 +49,29 @@ its first snapshot. :meth:`RunningServer.stop` stops it after
 the main server, so probes keep seeing NOT_SERVING while in-flight calls drain.
 Bind it where only the kubelet reaches it (the manifests' NetworkPolicies do not
 open it to other pods).
+
+Resource limits
+---------------
+One client must not be able to take the service down for everyone, so every server
+gets bounds by default (:func:`default_server_options`; a caller's ``options`` win):
+
+* ``grpc.max_receive_message_length`` :data:`DEFAULT_MAX_RECEIVE_BYTES` instead of
+  gRPC's 4 MiB. Every request we accept is small (the largest carries one token of at
+  most 64 Ki characters), and values from requests end up in caches, so a smaller cap
+  bounds both parsing work and bytes per cached entry. Only the receive side is capped:
+  policy-sync's Watch snapshots and minted tokens are sent, and sending stays unlimited.
+* ``grpc.max_concurrent_streams`` :data:`DEFAULT_MAX_STREAMS_PER_CONNECTION` per HTTP/2
+  connection (gRPC's default is unlimited), so one connection cannot open thousands of
+  calls.
+* ``maximum_concurrent_rpcs`` :data:`DEFAULT_MAX_CONCURRENT_RPCS` over the whole server:
+  calls past it fail at once with RESOURCE_EXHAUSTED instead of piling up without limit.
+  Long-lived streams (policy-sync's Watch) count too; a deployment with more
+  subscribers than that passes a larger ``maximum_concurrent_rpcs``.
+* Metadata stays at gRPC's default bound (8 KiB soft, 16 KiB hard): larger headers are
+  refused before any handler runs.
+
+The health-only listener is unauthenticated, so it gets tighter bounds still
+(:data:`HEALTH_MAX_RECEIVE_BYTES`, :data:`HEALTH_MAX_CONCURRENT_RPCS`).
 """
 
 from __future__ import annotations
@@ -80,6 +103,31 @@ OVERALL = ""
 LIVENESS = "liveness"
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
+# See "Resource limits" in the module docstring.
+DEFAULT_MAX_RECEIVE_BYTES = 512 * 1024  # 8x the largest token a request may carry
+DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
+DEFAULT_MAX_CONCURRENT_RPCS = 1000
+HEALTH_MAX_RECEIVE_BYTES = 4 * 1024  # a HealthCheckRequest is a service name
+HEALTH_MAX_CONCURRENT_RPCS = 64
+
+
+def default_server_options() -> list[tuple[str, Any]]:
+    """The bounds every server built by :func:`start_server` gets unless overridden."""
+    return [
+        ("grpc.so_reuseport", 1),
+        ("grpc.max_receive_message_length", DEFAULT_MAX_RECEIVE_BYTES),
+        ("grpc.max_concurrent_streams", DEFAULT_MAX_STREAMS_PER_CONNECTION),
+    ]
+
+
+def _merge_options(
+    defaults: Sequence[tuple[str, Any]], overrides: Sequence[tuple[str, Any]]
+) -> dict[str, Any]:
+    """``defaults`` with ``overrides`` replacing equal keys (gRPC keeps duplicates)."""
+    merged = dict(defaults)
+    merged.update(overrides)
+    return merged
+
 
 @dataclass(frozen=True)
 class Listener:
@@ -104,6 +152,9 @@ class RunningServer:
     serving: bool = False
     health_server: grpc.aio.Server | None = None
     stopping: bool = False
+    # The channel arguments and concurrency bound the main server was built with.
+    options: dict[str, Any] = field(default_factory=dict)
+    maximum_concurrent_rpcs: int | None = None
 
     @property
     def health_port(self) -> int | None:
@@ -153,7 +204,15 @@ ServiceRegistration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
 
 def _health_only_server(health: Any) -> grpc.aio.Server:
     """A server with ``grpc.health.v1.Health/Check`` backed by ``health`` and nothing else."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    server = grpc.aio.server(
+        options=list(
+            _merge_options(
+                default_server_options(),
+                [("grpc.max_receive_message_length", HEALTH_MAX_RECEIVE_BYTES)],
+            ).items()
+        ),
+        maximum_concurrent_rpcs=HEALTH_MAX_CONCURRENT_RPCS,
+    )
     check = grpc.unary_unary_rpc_method_handler(
         health.Check,
         request_deserializer=health_pb2.HealthCheckRequest.FromString,
@@ -192,17 +251,24 @@ async def start_server(
     options: Sequence[tuple[str, Any]] = (),
     reflection_enabled: bool = True,
     health_listen: str | None = None,
+    maximum_concurrent_rpcs: int | None = DEFAULT_MAX_CONCURRENT_RPCS,
 ) -> RunningServer:
     """Build, bind and start a server. Raises ``ConfigError`` if an address cannot be bound.
 
     ``health_listen`` (``host:port``) adds the plaintext health-only listener described
-    in the module docstring; its port is ``RunningServer.health_port``.
+    in the module docstring; its port is ``RunningServer.health_port``. ``options`` are
+    added to (and override) :func:`default_server_options`; ``maximum_concurrent_rpcs``
+    None removes the server-wide bound on calls in flight.
     """
     if not listeners:
         raise ConfigError(["at least one listener is required"], source="server")
+    if maximum_concurrent_rpcs is not None and maximum_concurrent_rpcs < 1:
+        raise ConfigError(["maximum_concurrent_rpcs must be at least 1"], source="server")
+    merged = _merge_options(default_server_options(), options)
     server = grpc.aio.server(
         interceptors=list(interceptors),
-        options=[("grpc.so_reuseport", 1), *options],
+        options=list(merged.items()),
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
     )
     for add, servicer in services:
         add(servicer, server)
@@ -251,7 +317,15 @@ async def start_server(
         ports["health"] = port
     if problems:
         raise ConfigError(problems, source="server")
-    running = RunningServer(server, ports, health, names, health_server=health_server)
+    running = RunningServer(
+        server,
+        ports,
+        health,
+        names,
+        health_server=health_server,
+        options=merged,
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs,
+    )
     await health.set(LIVENESS, SERVING)
     await running.set_serving(serving)
     await server.start()
@@ -288,6 +362,11 @@ async def serve_until_signalled(running: RunningServer, *, grace: float = 5.0) -
 
 
 __all__ = [
+    "DEFAULT_MAX_CONCURRENT_RPCS",
+    "DEFAULT_MAX_RECEIVE_BYTES",
+    "DEFAULT_MAX_STREAMS_PER_CONNECTION",
+    "HEALTH_MAX_CONCURRENT_RPCS",
+    "HEALTH_MAX_RECEIVE_BYTES",
     "HEALTH_SERVICE",
     "LIVENESS",
     "NOT_SERVING",
@@ -296,6 +375,7 @@ __all__ = [
     "RunningServer",
     "ServiceRegistration",
     "connection_age_options",
+    "default_server_options",
     "serve_until_signalled",
     "start_server",
 ]
