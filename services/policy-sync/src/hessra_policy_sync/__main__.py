@@ -124,8 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides=_overrides(args))
     except ConfigError as exc:
         return report_error(PROG, exc)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(config))
+    except ConfigError as exc:
+        # Found only while starting (an address that cannot be bound): exit 2 like
+        # the issuer and the signer, not a traceback and 1.
+        return report_error(PROG, exc)
     return EXIT_OK
 
 
