@@ -58,3 +58,13 @@ def test_grpc_address_in_use_exits_2_naming_it(
     assert result.returncode == 2, result.stderr
     assert f"hessra-policy-sync: invalid server:\n  - main listener {listen}" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_start_that_fails_half_way_stops_what_it_started(
+    tmp_path: Path, good_files: Callable[..., dict[str, str]]
+) -> None:
+    # The gRPC server is up when the HTTP address turns out to be taken.
+    result, _ = _run_with_port_taken(tmp_path, good_files(), "--http-listen")
+    assert result.returncode != 0, result.stderr
+    assert '"event": "server_started"' in result.stderr, result.stderr
+    assert '"event": "policy_sync_stopped"' in result.stderr, result.stderr

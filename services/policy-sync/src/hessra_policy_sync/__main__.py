@@ -106,8 +106,10 @@ async def run(config: PolicySyncConfig) -> None:
 
     app = PolicySyncApp(config)
     with shutdown_signals() as stop:
-        await app.start()
         try:
+            # Inside the try: a start that fails half-way (the HTTP address is taken
+            # after the gRPC server started) still stops what it started.
+            await app.start()
             await stop.wait()
             log.info("shutdown_requested", grace_s=config.server.shutdown_grace)
         finally:
