@@ -9,6 +9,7 @@ depth re-verify it against their current trust roots.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
@@ -64,21 +65,33 @@ def peer_label(context: _HasAuthContext) -> str:
 def pem_label(pem: bytes | None) -> str:
     """:func:`peer_label` for certificate bytes already read from the session.
 
-    Called for every RPC by the interceptor, so labels are cached by certificate bytes
-    (a connection presents the same certificate on every call)."""
+    Called for every RPC by the interceptor, so labels are cached by certificate
+    (a connection presents the same certificate on every call). The cache is bounded in
+    entries and in bytes per entry: it is keyed by a digest of the certificate, not the
+    certificate itself, and labels are cut to :data:`MAX_LABEL_CHARS`, because on a
+    listener that does not require a client certificate from our CA any TLS client can
+    present one of up to ~100 KB with a SAN just as long."""
     if not pem:
         return "-"
-    label = _LABELS.get(pem)
+    key = hashlib.sha256(pem).digest()
+    label = _LABELS.get(key)
     if label is None:
-        label = _label_for(pem)
+        label = _shorten(_label_for(pem))
         if len(_LABELS) >= _LABEL_CACHE_SIZE:
             _LABELS.pop(next(iter(_LABELS)))
-        _LABELS[pem] = label
+        _LABELS[key] = label
     return label
 
 
+MAX_LABEL_CHARS = 256
 _LABEL_CACHE_SIZE = 1024
 _LABELS: dict[bytes, str] = {}
+
+
+def _shorten(label: str) -> str:
+    if len(label) <= MAX_LABEL_CHARS:
+        return label
+    return label[: MAX_LABEL_CHARS - 3] + "..."
 
 
 def _label_for(pem: bytes) -> str:
@@ -107,4 +120,11 @@ def _label_for(pem: bytes) -> str:
     return f"serial:{cert.serial_number}"
 
 
-__all__ = ["peer_certificate", "peer_certificate_chain", "peer_label", "peer_pem", "pem_label"]
+__all__ = [
+    "MAX_LABEL_CHARS",
+    "peer_certificate",
+    "peer_certificate_chain",
+    "peer_label",
+    "peer_pem",
+    "pem_label",
+]
