@@ -3,6 +3,16 @@
 ``/healthz`` answers 200 while the process runs; ``/readyz`` only once a snapshot
 is loaded (from git or from disk), because before that issuers have nothing to
 receive. ``/status`` is the GetStatus answer as JSON, for people with curl.
+
+Limits (one client must not hold the listener for everyone): connections idle or still
+sending their request line and headers are closed after :data:`KEEPALIVE_TIMEOUT`
+seconds (aiohttp's default is an hour, long enough to pile up connections until the
+process runs out of file descriptors, which the gRPC port shares); request lines and
+header fields stay at aiohttp's 8190 bytes and at most :data:`MAX_HEADERS` headers; and
+``/status`` lists at most :data:`MAX_STATUS_DIAGNOSTICS` diagnostics of the last error
+(a policy with thousands of broken entries would otherwise make every poll of it
+megabytes), with the total in ``diagnostics_total``. Webhook bodies have their own
+bounds (:mod:`hessra_policy_sync.webhook`).
 """
 
 from __future__ import annotations
@@ -17,6 +27,18 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from hessra_policy_sync.metrics import PolicySyncMetrics
 from hessra_policy_sync.status import StatusView
 from hessra_policy_sync.webhook import WebhookReceiver
+
+KEEPALIVE_TIMEOUT = 15.0  # seconds
+MAX_HEADERS = 64
+MAX_STATUS_DIAGNOSTICS = 100
+
+# Handed to aiohttp's request handler for every connection of the app.
+HANDLER_ARGS: dict[str, Any] = {
+    "keepalive_timeout": KEEPALIVE_TIMEOUT,
+    "max_headers": MAX_HEADERS,
+    "max_line_size": 8190,
+    "max_field_size": 8190,
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,7 +63,8 @@ def status_json(view: StatusView) -> dict[str, Any]:
             "reason": error.reason,
             "revision": error.revision,
             "message": error.message,
-            "diagnostics": [str(d) for d in error.diagnostics],
+            "diagnostics": [str(d) for d in error.diagnostics[:MAX_STATUS_DIAGNOSTICS]],
+            "diagnostics_total": len(error.diagnostics),
             "occurred_at": _iso(error.occurred_at),
         },
         "conditions": [
@@ -78,7 +101,7 @@ def build_http_app(
     async def status_view(_request: web.Request) -> web.Response:
         return web.json_response(status_json(status()))
 
-    app = web.Application()
+    app = web.Application(handler_args=HANDLER_ARGS)
     app.add_routes(
         [
             *receiver.routes(),
@@ -91,4 +114,11 @@ def build_http_app(
     return app
 
 
-__all__ = ["build_http_app", "status_json"]
+__all__ = [
+    "HANDLER_ARGS",
+    "KEEPALIVE_TIMEOUT",
+    "MAX_HEADERS",
+    "MAX_STATUS_DIAGNOSTICS",
+    "build_http_app",
+    "status_json",
+]
