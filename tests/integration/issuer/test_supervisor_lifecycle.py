@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -130,3 +131,63 @@ def test_worker_that_cannot_bind_its_address_exits_2_like_one_process(files: Any
     finally:
         holder.close()
     assert codes == {1: 2, 2: 2}
+
+
+def _events(log: Path) -> list[dict[str, Any]]:
+    """The JSON log lines (workers share the file, so a line may come out torn)."""
+    events = []
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if isinstance(event, dict):
+                events.append(event)
+    return events
+
+
+def test_sigterm_during_a_restart_backoff_starts_no_new_worker(
+    files: Any, reaped: list[int]
+) -> None:
+    """The delay before a restart grows to seconds; a SIGTERM then stops at once."""
+    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    log = files.root / "issuer.log"
+    proc = _start(config, log)
+    reaped.append(proc.pid)
+    try:
+        port_file = files.root / "port.json"
+        seen: set[int] = set()
+        for deaths in range(1, 5):
+            # Kill worker 0 each time it is (re)started: four deaths make the fourth
+            # delay 0.2 * 2**3 = 1.6 s.
+            def fresh() -> int | None:
+                info = None
+                with contextlib.suppress(OSError, ValueError):
+                    info = json.loads(port_file.read_text())
+                pid = info["pids"][0] if info else None
+                return pid if pid is not None and pid not in seen else None
+
+            deadline = time.monotonic() + 60
+            while (pid := fresh()) is None:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+            seen.add(pid)
+            reaped.append(pid)
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while not any(
+                e.get("event") == "worker_died" and e.get("recent_deaths") == deaths
+                for e in _events(log)
+            ):
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = _events(log)
+    assert code == 0, log.read_text()
+    last_death = max(i for i, e in enumerate(events) if e.get("event") == "worker_died")
+    late = [e for e in events[last_death:] if e.get("event") == "worker_started"]
+    assert late == [], log.read_text()

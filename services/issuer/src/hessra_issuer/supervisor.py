@@ -238,7 +238,8 @@ class Supervisor:
                 if len(self._deaths) > MAX_RESTARTS:
                     _log.error("worker_restarts_exhausted", window_s=RESTART_WINDOW)
                     return 1
-                time.sleep(min(0.2 * 2 ** (len(self._deaths) - 1), 5.0))
+                if not self._wait_unless_stopping(min(0.2 * 2 ** (len(self._deaths) - 1), 5.0)):
+                    break
                 self._spawn(worker.index)
                 try:
                     self._collect_ready(READY_TIMEOUT)
@@ -249,6 +250,17 @@ class Supervisor:
                     continue
                 self._write_port_file()
         return 0
+
+    def _wait_unless_stopping(self, delay: float) -> bool:
+        """Sleep ``delay`` s before a restart; False as soon as a stop is requested.
+
+        ``time.sleep`` resumes after the signal handler runs, so a SIGTERM during a
+        multi-second backoff would wait it out and then start a worker only to stop it.
+        """
+        deadline = time.monotonic() + delay
+        while not self._stopping and (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(remaining, 0.05))
+        return not self._stopping
 
     def _shutdown(self) -> None:
         for worker in self._workers.values():
