@@ -191,3 +191,37 @@ def test_sigterm_during_a_restart_backoff_starts_no_new_worker(
     last_death = max(i for i, e in enumerate(events) if e.get("event") == "worker_died")
     late = [e for e in events[last_death:] if e.get("event") == "worker_started"]
     assert late == [], log.read_text()
+
+
+def test_sigterm_drains_workers_and_kills_one_that_does_not_stop(
+    files: Any, reaped: list[int]
+) -> None:
+    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    log = files.root / "issuer.log"
+    proc = _start(config, log)
+    reaped.append(proc.pid)
+    try:
+        port_file = files.root / "port.json"
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        stuck, draining = json.loads(port_file.read_text())["pids"]
+        reaped.extend((stuck, draining))
+        os.kill(stuck, signal.SIGSTOP)  # a stopped process acts on no SIGTERM
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0, log.read_text()
+    assert not _alive(stuck)
+    assert not _alive(draining)
+    events = _events(log)
+    killed = [e for e in events if e.get("event") == "worker_killed"]
+    assert [e["pid"] for e in killed] == [stuck], log.read_text()
+    # The other worker drained: NOT_SERVING first, then a graceful stop.
+    drained = [e.get("event") for e in events if e.get("pid") == draining]
+    assert "shutdown_requested" in drained, log.read_text()
