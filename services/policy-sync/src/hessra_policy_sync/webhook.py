@@ -7,7 +7,9 @@ gets a byte parsed and never triggers anything:
 2. ``Content-Length`` above the cap                                       -> 413
 3. the signature/token header is present and well-formed                 -> 401
    (GitLab's token is compared here, constant time, before reading the body)
-4. the body is read while counting, stopping past the cap                 -> 413
+4. at most ``max_concurrent_reads`` bodies are read at once               -> 503
+   and the body is read while counting, stopping past the cap              -> 413
+   within ``body_timeout`` seconds                                          -> 408
 5. the HMAC over the raw bytes is compared, constant time                 -> 401
 6. only now is the body parsed as JSON; anything malformed                -> 400
 
@@ -17,6 +19,13 @@ answered ``200 {"result": "ignored"}``; a delivery id already seen gets
 ``202 {"result": "accepted"}`` at once and the reconcile runs in the background,
 targeting the pushed ``after`` commit. Bursts are coalesced by the reconcile queue.
 
+Why the read is bounded in time and in number: a signed body cannot be checked before
+it is read, so reading is the one step an unauthenticated sender gets. Without bounds,
+senders that announce ``max_body_bytes`` and trickle it in would each hold a handler and
+up to that many bytes for as long as they like. With them, bodies held at once are at
+most ``max_concurrent_reads * max_body_bytes`` (16 MiB with the defaults), each for at
+most ``body_timeout`` seconds; GitHub and GitLab retry a delivery answered 503.
+
 Endpoints: ``POST /webhook/github`` (``X-Hub-Signature-256: sha256=<hex>``),
 ``POST /webhook/gitlab`` (``X-Gitlab-Token``), ``POST /webhook/generic``
 (``X-Hessra-Signature: sha256=<hex>``, optional ``X-Hessra-Delivery``, body
@@ -25,6 +34,7 @@ Endpoints: ``POST /webhook/github`` (``X-Hub-Signature-256: sha256=<hex>``),
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -47,6 +57,8 @@ log = structlog.get_logger("hessra.policy_sync.webhook")
 _SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _CHUNK = 64 * 1024
+BODY_TIMEOUT = 10.0  # seconds to receive a whole body
+MAX_CONCURRENT_READS = 16
 
 
 @dataclass(frozen=True)
@@ -126,12 +138,22 @@ class WebhookReceiver:
         branch: str | None,
         on_push: Callable[[str], None],
         metrics: PolicySyncMetrics,
+        body_timeout: float = BODY_TIMEOUT,
+        max_concurrent_reads: int = MAX_CONCURRENT_READS,
     ) -> None:
         self._config = config
         self._branch = branch
         self._on_push = on_push
         self._metrics = metrics
         self._deliveries = DeliveryLog(config.dedup_size)
+        self._body_timeout = body_timeout
+        self._max_reads = max_concurrent_reads
+        self._reading = 0
+
+    @property
+    def bodies_in_flight(self) -> int:
+        """Request bodies being received right now."""
+        return self._reading
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(f"/webhook/{name}", self._handler(name)) for name in PROVIDERS]
@@ -156,7 +178,7 @@ class WebhookReceiver:
             self._metrics.webhooks.labels(provider=name, outcome=body["result"]).inc()
             (log.info if status < 400 else log.warning)("webhook", **fields)
             response = web.json_response(body, status=status)
-            if status in (401, 413):
+            if status in (401, 408, 413, 503):
                 # Do not keep reading an unwanted body to reuse the connection.
                 response.force_close()
             return response
@@ -183,7 +205,18 @@ class WebhookReceiver:
                 if match is None:
                     raise _Reject(401, "bad_signature", f"missing or malformed {provider.header}")
                 expected_digest = bytes.fromhex(match.group(1))
-        raw = await _read_capped(request, cap)
+        if self._reading >= self._max_reads:
+            raise _Reject(503, "busy", "too many webhook deliveries in progress, retry later")
+        self._reading += 1
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                raw = await _read_capped(request, cap)
+        except TimeoutError:
+            raise _Reject(
+                408, "timeout", f"body not received within {self._body_timeout:g} s"
+            ) from None
+        finally:
+            self._reading -= 1
         if expected_digest is not None and secret is not None:
             actual = hmac.new(secret, raw, hashlib.sha256).digest()
             if not hmac.compare_digest(actual, expected_digest):
@@ -240,4 +273,11 @@ def _parse_push(raw: bytes, content_type: str) -> tuple[str, str]:
     return ref, after
 
 
-__all__ = ["PROVIDERS", "DeliveryLog", "WebhookReceiver", "sign"]
+__all__ = [
+    "BODY_TIMEOUT",
+    "MAX_CONCURRENT_READS",
+    "PROVIDERS",
+    "DeliveryLog",
+    "WebhookReceiver",
+    "sign",
+]
