@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 import tomli_w
 
+from hessra_issuer.supervisor import MAX_RESTARTS
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ISSUER = Path(sys.executable).with_name("hessra-issuer")
@@ -144,6 +146,38 @@ def _events(log: Path) -> list[dict[str, Any]]:
     return events
 
 
+def _kill_worker_0(
+    proc: subprocess.Popen[bytes], port_file: Path, log: Path, *, times: int, reaped: list[int]
+) -> None:
+    """SIGKILL worker 0 each time it is (re)started, until the supervisor saw ``times``
+    deaths."""
+    seen: set[int] = set()
+
+    def fresh() -> int | None:
+        info = None
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(port_file.read_text())
+        pid = info["pids"][0] if info else None
+        return pid if pid is not None and pid not in seen else None
+
+    for deaths in range(1, times + 1):
+        deadline = time.monotonic() + 60
+        while (pid := fresh()) is None:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        seen.add(pid)
+        reaped.append(pid)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not any(
+            e.get("event") == "worker_died" and e.get("recent_deaths") == deaths
+            for e in _events(log)
+        ):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+
+
 def test_sigterm_during_a_restart_backoff_starts_no_new_worker(
     files: Any, reaped: list[int]
 ) -> None:
@@ -153,33 +187,8 @@ def test_sigterm_during_a_restart_backoff_starts_no_new_worker(
     proc = _start(config, log)
     reaped.append(proc.pid)
     try:
-        port_file = files.root / "port.json"
-        seen: set[int] = set()
-        for deaths in range(1, 5):
-            # Kill worker 0 each time it is (re)started: four deaths make the fourth
-            # delay 0.2 * 2**3 = 1.6 s.
-            def fresh() -> int | None:
-                info = None
-                with contextlib.suppress(OSError, ValueError):
-                    info = json.loads(port_file.read_text())
-                pid = info["pids"][0] if info else None
-                return pid if pid is not None and pid not in seen else None
-
-            deadline = time.monotonic() + 60
-            while (pid := fresh()) is None:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-            seen.add(pid)
-            reaped.append(pid)
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while not any(
-                e.get("event") == "worker_died" and e.get("recent_deaths") == deaths
-                for e in _events(log)
-            ):
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.02)
+        # Four deaths make the fourth delay 0.2 * 2**3 = 1.6 s.
+        _kill_worker_0(proc, files.root / "port.json", log, times=4, reaped=reaped)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     finally:
@@ -225,3 +234,26 @@ def test_sigterm_drains_workers_and_kills_one_that_does_not_stop(
     # The other worker drained: NOT_SERVING first, then a graceful stop.
     drained = [e.get("event") for e in events if e.get("pid") == draining]
     assert "shutdown_requested" in drained, log.read_text()
+
+
+def test_a_worker_that_keeps_dying_stops_the_supervisor_with_exit_1(
+    files: Any, reaped: list[int]
+) -> None:
+    """Not half the capacity for ever: after MAX_RESTARTS restarts within the window the
+    supervisor gives up, so the orchestrator restarts the pod."""
+    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    log = files.root / "issuer.log"
+    proc = _start(config, log)
+    reaped.append(proc.pid)
+    try:
+        _kill_worker_0(proc, files.root / "port.json", log, times=MAX_RESTARTS + 1, reaped=reaped)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 1, log.read_text()
+    events = [e.get("event") for e in _events(log)]
+    assert "worker_restarts_exhausted" in events, log.read_text()
+    pids = {e["pid"] for e in _events(log) if e.get("event") == "worker_started"}
+    assert [pid for pid in pids if _alive(pid)] == []
