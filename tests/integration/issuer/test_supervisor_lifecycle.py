@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from hessra_issuer.supervisor import MAX_RESTARTS
+from hessra_issuer.supervisor import MAX_RESTARTS, READY_TIMEOUT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -257,3 +257,54 @@ def test_a_worker_that_keeps_dying_stops_the_supervisor_with_exit_1(
     assert "worker_restarts_exhausted" in events, log.read_text()
     pids = {e["pid"] for e in _events(log) if e.get("event") == "worker_started"}
     assert [pid for pid in pids if _alive(pid)] == []
+
+
+def test_a_restarted_worker_that_never_gets_ready_is_replaced(
+    files: Any, reaped: list[int]
+) -> None:
+    """A replacement that hangs while starting (stopped here with SIGSTOP) is killed after
+    the ready timeout and counted as a death, not kept for ever at half the capacity."""
+    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    log = files.root / "issuer.log"
+    proc = _start(config, log)
+    reaped.append(proc.pid)
+
+    def started() -> list[int]:
+        return [e["pid"] for e in _events(log) if e.get("event") == "worker_started"]
+
+    try:
+        port_file = files.root / "port.json"
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        victim = json.loads(port_file.read_text())["pids"][0]
+        reaped.append(victim)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(started()) < 3:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+        hung = started()[2]
+        reaped.append(hung)
+        os.kill(hung, signal.SIGSTOP)  # before it imported enough to report ready
+        deadline = time.monotonic() + READY_TIMEOUT + 30
+        while len(started()) < 4:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert hung not in json.loads(port_file.read_text())["pids"], "ready before stopped"
+        assert not _alive(hung)
+        replacement = started()[3]
+        reaped.append(replacement)
+        deadline = time.monotonic() + 60
+        while replacement not in json.loads(port_file.read_text())["pids"]:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

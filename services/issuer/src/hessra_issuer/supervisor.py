@@ -18,7 +18,8 @@ The parent only supervises:
   that finds a configuration problem while starting (an address it cannot bind)
   exits 2, and so does the supervisor, as one process would;
 - it restarts a worker that dies, with a growing delay, and gives up (exit 1)
-  after ``MAX_RESTARTS`` deaths within ``RESTART_WINDOW`` seconds;
+  after ``MAX_RESTARTS`` deaths within ``RESTART_WINDOW`` seconds; a replacement
+  not ready within ``READY_TIMEOUT`` is killed and counts as a death;
 - SIGTERM/SIGINT are forwarded to every worker as SIGTERM (each drains
   gracefully), stragglers are killed after the grace period;
 - a worker whose supervisor dies without that (SIGKILL) gets SIGTERM from the
@@ -247,9 +248,20 @@ class Supervisor:
                     if self._stopping:
                         break
                     _log.error("worker_restart_failed", worker=worker.index, error=str(exc))
+                    self._kill_unready()
                     continue
                 self._write_port_file()
         return 0
+
+    def _kill_unready(self) -> None:
+        """Kill a replacement still starting after the ready timeout (hung on a mount, a
+        stopped process): the loop then counts it as a death and starts another, where
+        keeping it would serve at reduced capacity for ever and stall the next restart."""
+        for worker in self._workers.values():
+            if worker.info is None and worker.process.is_alive():
+                _log.error("worker_killed", worker=worker.index, pid=worker.process.pid)
+                worker.process.kill()
+                worker.process.join(5.0)
 
     def _wait_unless_stopping(self, delay: float) -> bool:
         """Sleep ``delay`` s before a restart; False as soon as a stop is requested.
