@@ -72,11 +72,18 @@ gets bounds by default (:func:`default_server_options`; a caller's ``options`` w
 
 The health-only listener is unauthenticated, so it gets tighter bounds still
 (:data:`HEALTH_MAX_RECEIVE_BYTES`, :data:`HEALTH_MAX_CONCURRENT_RPCS`).
+
+A TLS caller without a client certificate (the issuer's identity listener) may make
+unary calls only: streaming calls (``Health/Watch``, reflection) are refused with
+UNAUTHENTICATED before they start. Otherwise anyone able to open a TLS connection could
+hold ``maximum_concurrent_rpcs`` idle Watch streams and lock every caller out. Plaintext
+listeners, being explicitly unauthenticated, are left as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +209,74 @@ class RunningServer:
 ServiceRegistration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
 
 
+def _anonymous_tls(context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+    """A TLS connection whose caller presented no client certificate."""
+    auth = context.auth_context()
+    return list(auth.get("transport_security_type") or ()) == [b"ssl"] and not auth.get(
+        "x509_pem_cert"
+    )
+
+
+class _AnonymousStreamGuard(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Refuses streaming calls from TLS callers without a client certificate."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[int, tuple[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None or not (handler.request_streaming or handler.response_streaming):
+            return handler
+        cached = self._wrapped.get(id(handler))
+        if cached is None or cached[0] is not handler:
+            cached = (handler, _guard_handler(handler))
+            self._wrapped[id(handler)] = cached
+        return cached[1]
+
+
+def _guard_handler(handler: Any) -> Any:
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(_guard(handler.stream_stream), **kwargs)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(_guard(handler.stream_unary), **kwargs)
+    return grpc.unary_stream_rpc_method_handler(_guard(handler.unary_stream), **kwargs)
+
+
+async def _refuse_anonymous(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    if _anonymous_tls(context):
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "streaming calls need a client certificate",
+        )
+
+
+def _guard(behavior: Any) -> Any:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await _refuse_anonymous(context)
+            async for response in behavior(request, context):
+                yield response
+
+        return stream
+    if inspect.iscoroutinefunction(behavior):
+
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await _refuse_anonymous(context)
+            return await behavior(request, context)
+
+        return call
+    return behavior  # a synchronous behaviour cannot be awaited here; left as it is
+
+
 def _health_only_server(health: Any) -> grpc.aio.Server:
     """A server with ``grpc.health.v1.Health/Check`` backed by ``health`` and nothing else."""
     server = grpc.aio.server(
@@ -266,7 +341,7 @@ async def start_server(
         raise ConfigError(["maximum_concurrent_rpcs must be at least 1"], source="server")
     merged = _merge_options(default_server_options(), options)
     server = grpc.aio.server(
-        interceptors=list(interceptors),
+        interceptors=[_AnonymousStreamGuard(), *interceptors],
         options=list(merged.items()),
         maximum_concurrent_rpcs=maximum_concurrent_rpcs,
     )
