@@ -15,7 +15,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hessra_core.rpc import DynamicServerCredentials, Listener, RunningServer
 from hessra_core.rpc.server import (
-    DEFAULT_MAX_CONCURRENT_RPCS,
     DEFAULT_MAX_RECEIVE_BYTES,
     DEFAULT_MAX_STREAMS_PER_CONNECTION,
     HEALTH_MAX_RECEIVE_BYTES,
@@ -74,7 +73,8 @@ async def test_defaults_are_applied(echo: RunningServer) -> None:
     assert echo.options["grpc.max_receive_message_length"] == DEFAULT_MAX_RECEIVE_BYTES
     assert echo.options["grpc.max_concurrent_streams"] == DEFAULT_MAX_STREAMS_PER_CONNECTION
     assert echo.options["grpc.so_reuseport"] == 1
-    assert echo.maximum_concurrent_rpcs == DEFAULT_MAX_CONCURRENT_RPCS
+    # Off by default: gRPC's pool is shared, so one client could fill it (see below).
+    assert echo.maximum_concurrent_rpcs is None
 
 
 async def test_caller_options_override_defaults(rpc_pki: Any) -> None:
@@ -128,7 +128,7 @@ async def test_oversized_metadata_is_refused(
     assert int.from_bytes(await call_echo(channel, b"ok"), "big") == 2
 
 
-async def test_calls_past_the_concurrency_bound_are_refused(
+async def test_calls_past_an_explicit_concurrency_bound_are_refused(
     rpc_pki: Any, channels: list[grpc.aio.Channel]
 ) -> None:
     gate = _Gate()
@@ -168,3 +168,33 @@ async def test_health_listener_caps_request_size(
             health_pb2.HealthCheckRequest(service="s" * (HEALTH_MAX_RECEIVE_BYTES + 1)), timeout=5
         )
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_withheld_requests_do_not_lock_out_health_probes(
+    echo: RunningServer, channels: list[grpc.aio.Channel]
+) -> None:
+    """A client that opens calls and never sends their request messages holds them
+    in flight; that must not starve anyone else (here, the kubelet's probes)."""
+    assert echo.health_port
+    hog = grpc.aio.insecure_channel(f"127.0.0.1:{echo.health_port}")
+    probe = grpc.aio.insecure_channel(f"127.0.0.1:{echo.health_port}")
+    channels += [hog, probe]
+    never = asyncio.Event()
+
+    async def withheld() -> AsyncIterator[bytes]:
+        await never.wait()
+        yield b""
+
+    check = "/grpc.health.v1.Health/Check"
+    held = [hog.stream_unary(check)(withheld(), timeout=30) for _ in range(80)]
+    try:
+        # Calls on one connection arrive in order: once a call made after the 80 is
+        # answered, the 80 are in flight on the server.
+        for channel in (hog, probe):
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        assert not any(call.done() for call in held)
+    finally:
+        for call in held:
+            call.cancel()

@@ -63,21 +63,25 @@ gets bounds by default (:func:`default_server_options`; a caller's ``options`` w
 * ``grpc.max_concurrent_streams`` :data:`DEFAULT_MAX_STREAMS_PER_CONNECTION` per HTTP/2
   connection (gRPC's default is unlimited), so one connection cannot open thousands of
   calls.
-* ``maximum_concurrent_rpcs`` :data:`DEFAULT_MAX_CONCURRENT_RPCS` over the whole server:
-  calls past it fail at once with RESOURCE_EXHAUSTED instead of piling up without limit.
-  Long-lived streams (policy-sync's Watch) count too; a deployment with more
-  subscribers than that passes a larger ``maximum_concurrent_rpcs``.
+* No server-wide ``maximum_concurrent_rpcs`` by default (the parameter exists). gRPC's
+  bound is one shared pool, and a call holds its slot from its headers on, before its
+  request message arrives: one client that opens calls and never sends their messages
+  (100 per connection, a handful of connections) would fill any such pool and get
+  every other caller RESOURCE_EXHAUSTED. Without it, the same client only costs a
+  little memory per call. A fair bound needs a per-caller limit, which gRPC lacks.
 * Metadata stays at gRPC's default bound (8 KiB soft, 16 KiB hard): larger headers are
   refused before any handler runs.
 
-The health-only listener is unauthenticated, so it gets tighter bounds still
-(:data:`HEALTH_MAX_RECEIVE_BYTES`, :data:`HEALTH_MAX_CONCURRENT_RPCS`).
+The health-only listener is unauthenticated, so it gets a tighter request cap still
+(:data:`HEALTH_MAX_RECEIVE_BYTES`), and for the reason above no bound on calls in
+flight: a full pool there would fail the kubelet's probes and restart the pod.
 
 A TLS caller without a client certificate (the issuer's identity listener) may make
 unary calls only: streaming calls (``Health/Watch``, reflection) are refused with
-UNAUTHENTICATED before they start. Otherwise anyone able to open a TLS connection could
-hold ``maximum_concurrent_rpcs`` idle Watch streams and lock every caller out. Plaintext
-listeners, being explicitly unauthenticated, are left as they are.
+UNAUTHENTICATED before they start, so holding a stream open takes a certificate from a
+trusted CA (and a server given ``maximum_concurrent_rpcs`` cannot have its pool filled
+with anonymous Watch streams). Plaintext listeners, being explicitly unauthenticated,
+are left as they are.
 """
 
 from __future__ import annotations
@@ -113,9 +117,7 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 # See "Resource limits" in the module docstring.
 DEFAULT_MAX_RECEIVE_BYTES = 512 * 1024  # 8x the largest token a request may carry
 DEFAULT_MAX_STREAMS_PER_CONNECTION = 100
-DEFAULT_MAX_CONCURRENT_RPCS = 1000
 HEALTH_MAX_RECEIVE_BYTES = 4 * 1024  # a HealthCheckRequest is a service name
-HEALTH_MAX_CONCURRENT_RPCS = 64
 
 
 def default_server_options() -> list[tuple[str, Any]]:
@@ -286,7 +288,6 @@ def _health_only_server(health: Any) -> grpc.aio.Server:
                 [("grpc.max_receive_message_length", HEALTH_MAX_RECEIVE_BYTES)],
             ).items()
         ),
-        maximum_concurrent_rpcs=HEALTH_MAX_CONCURRENT_RPCS,
     )
     check = grpc.unary_unary_rpc_method_handler(
         health.Check,
@@ -326,14 +327,15 @@ async def start_server(
     options: Sequence[tuple[str, Any]] = (),
     reflection_enabled: bool = True,
     health_listen: str | None = None,
-    maximum_concurrent_rpcs: int | None = DEFAULT_MAX_CONCURRENT_RPCS,
+    maximum_concurrent_rpcs: int | None = None,
 ) -> RunningServer:
     """Build, bind and start a server. Raises ``ConfigError`` if an address cannot be bound.
 
     ``health_listen`` (``host:port``) adds the plaintext health-only listener described
     in the module docstring; its port is ``RunningServer.health_port``. ``options`` are
     added to (and override) :func:`default_server_options`; ``maximum_concurrent_rpcs``
-    None removes the server-wide bound on calls in flight.
+    bounds calls in flight server-wide (see the module docstring for why it is off by
+    default).
     """
     if not listeners:
         raise ConfigError(["at least one listener is required"], source="server")
@@ -437,10 +439,8 @@ async def serve_until_signalled(running: RunningServer, *, grace: float = 5.0) -
 
 
 __all__ = [
-    "DEFAULT_MAX_CONCURRENT_RPCS",
     "DEFAULT_MAX_RECEIVE_BYTES",
     "DEFAULT_MAX_STREAMS_PER_CONNECTION",
-    "HEALTH_MAX_CONCURRENT_RPCS",
     "HEALTH_MAX_RECEIVE_BYTES",
     "HEALTH_SERVICE",
     "LIVENESS",
