@@ -24,7 +24,10 @@ it is read, so reading is the one step an unauthenticated sender gets. Without b
 senders that announce ``max_body_bytes`` and trickle it in would each hold a handler and
 up to that many bytes for as long as they like. With them, bodies held at once are at
 most ``max_concurrent_reads * max_body_bytes`` (16 MiB with the defaults), each for at
-most ``body_timeout`` seconds; GitHub and GitLab retry a delivery answered 503.
+most ``body_timeout`` seconds. The price: a sender keeping ``max_concurrent_reads``
+slow bodies in flight gets genuine deliveries refused with 503 (GitHub does not retry
+on its own), so pushes are then picked up by the poll instead, which is a delay and
+not an outage; unbounded, the same sender could exhaust memory and stop serving.
 
 Endpoints: ``POST /webhook/github`` (``X-Hub-Signature-256: sha256=<hex>``),
 ``POST /webhook/gitlab`` (``X-Gitlab-Token``), ``POST /webhook/generic``
