@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from hessra_issuer.supervisor import MAX_RESTARTS, READY_TIMEOUT
+from hessra_issuer.supervisor import MAX_RESTARTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _write_config(files: Any, *, listen: str, processes: int) -> Path:
+def _write_config(files: Any, *, listen: str, processes: int, ready_timeout: float = 60.0) -> Path:
     config = files.root / "issuer.toml"
     config.write_text(
         tomli_w.dumps(
@@ -56,6 +56,7 @@ def _write_config(files: Any, *, listen: str, processes: int) -> Path:
                     "processes": processes,
                     "port_file": str(files.root / "port.json"),
                     "shutdown_grace": 1.0,
+                    "worker_ready_timeout": ready_timeout,
                 },
                 "keys": {"signing_key_files": [str(files.signing_key)]},
                 "policy": {"dir": str(files.policy_dir)},
@@ -264,7 +265,9 @@ def test_a_restarted_worker_that_never_gets_ready_is_replaced(
 ) -> None:
     """A replacement that hangs while starting (stopped here with SIGSTOP) is killed after
     the ready timeout and counted as a death, not kept for ever at half the capacity."""
-    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    # Long enough for a healthy worker to start on a busy CI machine, short enough to wait out.
+    ready_timeout = 10.0
+    config = _write_config(files, listen="127.0.0.1:0", processes=2, ready_timeout=ready_timeout)
     log = files.root / "issuer.log"
     proc = _start(config, log)
     reaped.append(proc.pid)
@@ -289,7 +292,7 @@ def test_a_restarted_worker_that_never_gets_ready_is_replaced(
         hung = started()[2]
         reaped.append(hung)
         os.kill(hung, signal.SIGSTOP)  # before it imported enough to report ready
-        deadline = time.monotonic() + READY_TIMEOUT + 30
+        deadline = time.monotonic() + ready_timeout + 30
         while len(started()) < 4:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()

@@ -18,6 +18,8 @@ File layout (every key optional unless noted; the environment variable for a key
     extra_client_ca_file = ""        # a CA trusted besides the policy's [cacerts]
                                      # (ops tooling)
     processes = 1                    # worker processes sharing the port (SO_REUSEPORT)
+    worker_ready_timeout = 60.0      # seconds a worker may take to start before it is
+                                     # killed and replaced (large policies start slower)
     port_file = ""                   # JSON {"port", "identity_port", "pids", ...} once ready
     metrics_port = -1                # Prometheus; -1 off, 0 ephemeral, N -> N + worker index
     metrics_host = "127.0.0.1"       # where /metrics listens ("0.0.0.0" in a pod)
@@ -86,6 +88,7 @@ class IssuerConfig:
     health_listen: str | None = None
     extra_client_ca_file: Path | None = None
     processes: int = 1
+    worker_ready_timeout: float = 60.0
     port_file: Path | None = None
     metrics_port: int = -1
     metrics_host: str = "127.0.0.1"
@@ -119,6 +122,7 @@ _SCHEMA: dict[tuple[str, str], tuple[str, str]] = {
     ("server", "key_file"): ("key_file", "path"),
     ("server", "extra_client_ca_file"): ("extra_client_ca_file", "path"),
     ("server", "processes"): ("processes", "int"),
+    ("server", "worker_ready_timeout"): ("worker_ready_timeout", "float"),
     ("server", "port_file"): ("port_file", "path"),
     ("server", "metrics_port"): ("metrics_port", "int"),
     ("server", "metrics_host"): ("metrics_host", "str"),
@@ -176,6 +180,9 @@ def _validate(cfg: dict[str, Any], problems: list[str]) -> None:
     processes = cfg.get("processes", 1)
     if not 1 <= processes <= MAX_PROCESSES:
         problems.append(f"server.processes: {processes} is not in 1..{MAX_PROCESSES}")
+    ready_timeout = cfg.get("worker_ready_timeout", 60.0)
+    if not 1.0 <= ready_timeout <= 3600.0:
+        problems.append(f"server.worker_ready_timeout: {ready_timeout} is not in 1..3600 seconds")
     metrics_port = cfg.get("metrics_port", -1)
     if not -1 <= metrics_port <= 65535 - MAX_PROCESSES:
         problems.append(f"server.metrics_port: {metrics_port} is not -1, 0 or a port")

@@ -19,7 +19,7 @@ The parent only supervises:
   exits 2, and so does the supervisor, as one process would;
 - it restarts a worker that dies, with a growing delay, and gives up (exit 1)
   after ``MAX_RESTARTS`` deaths within ``RESTART_WINDOW`` seconds; a replacement
-  not ready within ``READY_TIMEOUT`` is killed and counts as a death;
+  not ready within ``server.worker_ready_timeout`` is killed and counts as a death;
 - SIGTERM/SIGINT are forwarded to every worker as SIGTERM (each drains
   gracefully), stragglers are killed after the grace period;
 - a worker whose supervisor dies without that (SIGKILL) gets SIGTERM from the
@@ -54,7 +54,6 @@ _log = structlog.get_logger("hessra.issuer.supervisor")
 
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
-READY_TIMEOUT = 60.0
 
 
 def reserve(address: str) -> tuple[socket.socket | None, str]:
@@ -202,7 +201,7 @@ class Supervisor:
         try:
             for index in range(self.config.processes):
                 self._spawn(index)
-            self._collect_ready(READY_TIMEOUT)
+            self._collect_ready(self.config.worker_ready_timeout)
             self._write_port_file()
             _log.info(
                 "issuer_supervising",
@@ -243,7 +242,7 @@ class Supervisor:
                     break
                 self._spawn(worker.index)
                 try:
-                    self._collect_ready(READY_TIMEOUT)
+                    self._collect_ready(self.config.worker_ready_timeout)
                 except (TimeoutError, RuntimeError) as exc:
                     if self._stopping:
                         break
