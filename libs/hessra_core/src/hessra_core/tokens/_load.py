@@ -38,11 +38,32 @@ class LoadedToken:
     memo: dict[object, Any] = field(default_factory=dict, repr=False)
 
 
+# Anyone holding one valid token can append blocks to it offline and so make any number of
+# distinct valid tokens, each up to MAX_TOKEN_CHARS: bounded in entries alone, the cache
+# could be made to hold 4096 x 64 KiB of parsed tokens. So it is bounded in characters
+# too, and tokens far larger than issued ones (a few hundred characters to a few KiB,
+# chains and sign-offs included) are verified every time instead of kept.
+MAX_CACHED_TOKEN_CHARS = 16 * 1024
+MAX_CACHED_CHARS = 16 * 1024 * 1024
+
+
 class _LRU:
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_chars: int = MAX_CACHED_CHARS) -> None:
         self.max_entries = max_entries
+        self.max_chars = max_chars
+        self.chars = 0  # the length of every cached token text, summed
         self._data: OrderedDict[tuple[str, Keys], LoadedToken] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _evict(self) -> None:
+        while self._data and (
+            len(self._data) > max(self.max_entries, 0) or self.chars > self.max_chars
+        ):
+            (text, _keys), _value = self._data.popitem(last=False)
+            self.chars -= len(text)
 
     def get(self, key: tuple[str, Keys]) -> LoadedToken | None:
         with self._lock:
@@ -52,25 +73,27 @@ class _LRU:
             return found
 
     def put(self, key: tuple[str, Keys], value: LoadedToken) -> None:
-        if self.max_entries <= 0:
+        if self.max_entries <= 0 or len(key[0]) > MAX_CACHED_TOKEN_CHARS:
             return
         with self._lock:
+            if key not in self._data:
+                self.chars += len(key[0])
             self._data[key] = value
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
+            self._evict()
 
     def resize(self, max_entries: int) -> None:
         with self._lock:
             self.max_entries = max_entries
-            while len(self._data) > max(max_entries, 0):
-                self._data.popitem(last=False)
+            self._evict()
 
 
 _CACHE = _LRU(4096)
 
 
 def configure_token_cache(max_entries: int) -> None:
-    """Set how many verified tokens to keep (0 turns the cache off). The default is 4096."""
+    """Set how many verified tokens to keep (0 turns the cache off). The default is 4096;
+    whatever the count, the kept tokens total at most ``MAX_CACHED_CHARS`` characters and
+    none is larger than ``MAX_CACHED_TOKEN_CHARS``."""
     if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 0:
         raise ValueError("max_entries must be a non-negative integer")
     _CACHE.resize(max_entries)
@@ -156,6 +179,8 @@ def load_unverified(token: object) -> Any:
 
 
 __all__ = [
+    "MAX_CACHED_CHARS",
+    "MAX_CACHED_TOKEN_CHARS",
     "MAX_TOKEN_CHARS",
     "Keys",
     "LoadedToken",
