@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hessra_policy_sync.http_app import KEEPALIVE_TIMEOUT, MAX_HEADERS, MAX_STATUS_DIAGNOSTICS
+from hessra_policy_sync.http_app import KEEPALIVE_TIMEOUT, MAX_HEADERS
+from hessra_policy_sync.status import MAX_STATUS_DIAGNOSTICS
 from hessra_policy_sync.testing import eventually
 
 
@@ -81,3 +82,8 @@ async def test_status_lists_a_bounded_number_of_diagnostics(
     assert len(body["last_error"]["diagnostics"]) == MAX_STATUS_DIAGNOSTICS
     assert body["last_error"]["diagnostics_total"] == len(error.diagnostics)
     assert "unknown resource" in body["last_error"]["diagnostics"][0]
+    # GetStatus applies the same bound and says how many it left out.
+    status = await client_factory(app.grpc_port).status()
+    assert len(status.last_error.diagnostics) == MAX_STATUS_DIAGNOSTICS
+    hidden = len(error.diagnostics) - MAX_STATUS_DIAGNOSTICS
+    assert f"({hidden} more diagnostics not listed;" in status.last_error.message

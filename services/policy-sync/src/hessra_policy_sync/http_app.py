@@ -25,12 +25,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from hessra_policy_sync.metrics import PolicySyncMetrics
-from hessra_policy_sync.status import StatusView
+from hessra_policy_sync.status import MAX_STATUS_DIAGNOSTICS, StatusView
 from hessra_policy_sync.webhook import WebhookReceiver
 
 KEEPALIVE_TIMEOUT = 15.0  # seconds
 MAX_HEADERS = 64
-MAX_STATUS_DIAGNOSTICS = 100
 
 # Handed to aiohttp's request handler for every connection of the app.
 HANDLER_ARGS: dict[str, Any] = {

@@ -24,7 +24,13 @@ from hessra_core.x509_identity import identities_from_certificate
 from hessra_policy_sync.hub import SnapshotHub
 from hessra_policy_sync.metrics import PolicySyncMetrics
 from hessra_policy_sync.reconcile import Outcome
-from hessra_policy_sync.status import Condition, ReconcileFailure, StatusView, Step
+from hessra_policy_sync.status import (
+    MAX_STATUS_DIAGNOSTICS,
+    Condition,
+    ReconcileFailure,
+    StatusView,
+    Step,
+)
 
 _STEPS = {
     Step.FETCH: policy_pb2.ReconcileError.FETCH,
@@ -62,11 +68,18 @@ def diagnostic_pb(diagnostic: Any) -> common_pb2.Diagnostic:
 
 
 def failure_pb(failure: ReconcileFailure) -> policy_pb2.ReconcileError:
+    shown = failure.diagnostics[:MAX_STATUS_DIAGNOSTICS]
+    message = failure.message
+    if len(failure.diagnostics) > len(shown):
+        message += (
+            f" ({len(failure.diagnostics) - len(shown)} more diagnostics not listed; "
+            "`hessra policy validate` shows them all)"
+        )
     return policy_pb2.ReconcileError(
         step=_STEPS[failure.step],
         revision=failure.revision,
-        message=failure.message,
-        diagnostics=[diagnostic_pb(d) for d in failure.diagnostics],
+        message=message,
+        diagnostics=[diagnostic_pb(d) for d in shown],
         occurred_at=_ts(failure.occurred_at),
     )
 

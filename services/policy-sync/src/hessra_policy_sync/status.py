@@ -15,6 +15,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# How many diagnostics of the last error ``/status`` and ``GetStatus`` list: a policy with
+# thousands of broken entries would otherwise make every poll megabytes. The totals are
+# still given; ``hessra policy validate`` lists them all.
+MAX_STATUS_DIAGNOSTICS = 100
+
 
 class Step(StrEnum):
     FETCH = "fetch"
@@ -152,6 +157,7 @@ def summarize(diagnostics: Sequence[Any]) -> str:
 
 __all__ = [
     "FAILURE_REASON",
+    "MAX_STATUS_DIAGNOSTICS",
     "Condition",
     "ReconcileFailure",
     "StatusView",

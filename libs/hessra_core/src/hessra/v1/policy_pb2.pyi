@@ -686,7 +686,9 @@ class ReconcileError(_message.Message):
     """Summary for people, e.g. "2 errors in clients.toml"; never contains credentials."""
     @_builtins.property
     def diagnostics(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Diagnostic]:
-        """Every error (and warning) with file:line:column, for a VALIDATE failure."""
+        """The errors (and warnings) with file:line:column, for a VALIDATE failure: the first 100;
+        `message` then says how many more there are (`hessra policy validate` lists them all).
+        """
 
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
