@@ -68,3 +68,12 @@ def test_a_start_that_fails_half_way_stops_what_it_started(
     assert result.returncode != 0, result.stderr
     assert '"event": "server_started"' in result.stderr, result.stderr
     assert '"event": "policy_sync_stopped"' in result.stderr, result.stderr
+
+
+def test_http_address_in_use_exits_2_naming_it(
+    tmp_path: Path, good_files: Callable[..., dict[str, str]]
+) -> None:
+    result, listen = _run_with_port_taken(tmp_path, good_files(), "--http-listen")
+    assert result.returncode == 2, result.stderr
+    assert f"server.http_listen {listen}: cannot bind" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr

@@ -200,7 +200,14 @@ class PolicySyncApp:
         await self._http.setup()
         host, port = _host_port(server.http_listen)
         site = web.TCPSite(self._http, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            # Like the gRPC listeners: a configuration problem (exit 2), not a crash.
+            raise ConfigError(
+                [f"server.http_listen {server.http_listen}: cannot bind ({exc.strerror or exc})"],
+                source="policy-sync config",
+            ) from None
         self.http_port = self._http.addresses[0][1]
 
         self.queue.start()
