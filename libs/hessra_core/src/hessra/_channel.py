@@ -65,7 +65,7 @@ SERVICE_CONFIG = json.dumps(
         ]
     }
 )
-# Large enough for any token response; matches the services' defaults.
+# 4 MiB is far above any token response; retries apply only to IDEMPOTENT_METHODS.
 CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 4 << 20),
     ("grpc.enable_retries", 1),

@@ -14,7 +14,7 @@ fork it); each has a ``reason`` like every other error::
     └── UnmappedRouteError                 no resource/operation configured for a route
     ConfigError                            (hessra_core)
     └── ChainConfigError                   a chain file or JSON could not be read
-    ServiceUnavailableError                an issuer or signer did not answer in time
+    ServiceUnavailableError                an issuer or signer unreachable or too slow
     ClientClosedError                      a client was used after close()
 
 ``hints_for(error)`` returns the troubleshooting advice for the errors users
@@ -108,7 +108,8 @@ class UnmappedRouteError(PermissionDeniedError):
 
 
 class ServiceUnavailableError(HessraError):
-    """An issuer or signer could not be reached or answered UNAVAILABLE (retry later)."""
+    """An issuer or signer could not be reached, answered UNAVAILABLE, or missed the
+    call's deadline (retry later)."""
 
     reason = "unavailable"
 
