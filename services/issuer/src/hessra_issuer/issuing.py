@@ -7,8 +7,8 @@ middle of a request cannot mix two policies.
 Identity-token callers (``Caller.actor``): the minted token's subject is the actor
 itself (``base:child`` when delegated). The permissions are those of a client the
 policy names by the actor exactly (never through a DNS wildcard) when there is one,
-otherwise those of the base client: a delegate never holds more than the identity it
-was delegated from.
+otherwise those of the base client: a delegate the policy does not name never holds
+more than the identity it was delegated from.
 """
 
 from __future__ import annotations

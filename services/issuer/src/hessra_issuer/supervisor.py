@@ -22,8 +22,9 @@ The parent only supervises:
   not ready within ``server.worker_ready_timeout`` is killed and counts as a death;
 - SIGTERM/SIGINT are forwarded to every worker as SIGTERM (each drains
   gracefully), stragglers are killed after the grace period;
-- a worker whose supervisor dies without that (SIGKILL) gets SIGTERM from the
-  kernel and drains too, so no orphan keeps serving the port.
+- a worker whose supervisor dies without that (SIGKILL) gets SIGTERM (from the
+  kernel on Linux, from a watcher thread elsewhere) and drains too, so no orphan
+  keeps serving the port.
 """
 
 from __future__ import annotations

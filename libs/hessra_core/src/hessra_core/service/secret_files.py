@@ -8,7 +8,8 @@ while the Kubernetes manifests' 0440 (owner and group only) stays quiet.
     warn_exposed_secret_files(log, {"server.key_file": cfg.key_file, ...})
 
 logs one ``private_key_file_exposed`` warning per exposed file, with the setting that
-names it, its path and its mode (never its contents); the issuer logs the same event.
+names it, its path and its mode (never its contents). The issuer, the signer and
+policy-sync each call it at start-up.
 """
 
 from __future__ import annotations
