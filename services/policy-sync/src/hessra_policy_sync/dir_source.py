@@ -7,9 +7,9 @@ The revision key is a fingerprint of the files, so touching a file without
 changing it does nothing.
 
 A revision is compiled from a private copy of the policy files, taken when the
-directory's fingerprint is the same before and after copying. Compiling in place
-read ``resources.toml`` and ``clients.toml`` at different moments, so a change to
-both (a ``git pull``, a Kubernetes ConfigMap update) landing in between produced a
+directory's fingerprint is the same before and after copying. In place,
+``resources.toml`` and ``clients.toml`` are read at different moments, so a change to
+both (a ``git pull``, a Kubernetes ConfigMap update) landing in between would give a
 snapshot of a state nobody wrote, e.g. a new grant without its new sign-off rule.
 """
 
