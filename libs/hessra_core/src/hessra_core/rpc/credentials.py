@@ -15,7 +15,7 @@ re-check the peer chain per request when that matters (the issuer does).
 
 The fetcher runs on a gRPC core thread on every handshake, so it only stats two
 files and compares bytes; it never raises (a half-written cert file keeps the
-previous configuration and is logged).
+previous configuration and is logged once, not re-read until it changes again).
 
 Usage::
 

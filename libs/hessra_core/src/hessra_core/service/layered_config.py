@@ -11,9 +11,10 @@ what they share is the mechanics, as small functions that all append to one
   later layers win) and returns the merged fields; :func:`convert` turns one raw value
   into its kind. Relative paths from the file resolve against the file's directory;
   from the environment or flags, against the working directory.
-- :func:`check_address`, :func:`check_readable`, :func:`check_ca_file`,
-  :func:`check_health_port`, :func:`check_runtime` and :func:`check_policy_source` are
-  the validations the services have in common, with the messages operators already know.
+- :func:`check_address`, :func:`check_host`, :func:`check_connection_age`,
+  :func:`check_readable`, :func:`check_ca_file`, :func:`check_health_port`,
+  :func:`check_runtime` and :func:`check_policy_source` are the validations the
+  services have in common, with the messages operators already know.
 
 Kinds: ``str``; ``str?`` (empty means unset); ``int``; ``float``; ``path`` (empty
 means unset); ``paths`` and ``strs`` (lists; from the environment, comma-separated:
