@@ -259,7 +259,8 @@ def _operations(
 
 
 def _check_conflicts(r: Reporter, located: list[_Located]) -> None:
-    """Duplicates among all identifiers; overlaps among DNS wildcards with the same tail."""
+    """Duplicates among all identifiers, exact identifiers of different types sharing a
+    token subject, and overlaps among DNS wildcards with the same tail."""
     exact: dict[tuple[IdentifierType, str], _Located] = {}
     subjects: dict[str, _Located] = {}
     by_rest: dict[str, list[_Located]] = {}
