@@ -178,7 +178,8 @@ class PublicKey:
 
 
 class KeyPair:
-    """A private key with its public half. Only ``private_pem()`` reveals the secret."""
+    """A private key with its public half. Only ``private_pem()`` reveals the secret as
+    text; the biscuit key objects handed to the token engine must never be logged."""
 
     __slots__ = ("_biscuit", "_biscuit_private", "_private", "public_key")
 

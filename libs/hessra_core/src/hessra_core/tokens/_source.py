@@ -72,7 +72,8 @@ def chain_nodes(authority_source: str) -> list[Requirement]:
 
 
 def only_domain(authority_source: str) -> str | None:
-    """The one domain the authority block restricts the token to, if any."""
+    """The one domain the authority block restricts the token to, if any
+    (``DomainMismatchError`` when it names several)."""
     domains = sorted(set(DOMAIN_CHECK.findall(authority_source)))
     if len(domains) > 1:
         # A verifier supplies one domain, so no verifier could ever accept this token.
