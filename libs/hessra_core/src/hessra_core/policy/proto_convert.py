@@ -2,7 +2,8 @@
 
 The message is untrusted input: ``snapshot_from_proto`` rebuilds the model through the
 same canonicalisation and key parsing as the validator, recomputes the digest and refuses
-a message whose digest does not match (PolicyError).
+a message whose digest does not match, or whose policy version is not this release's
+(PolicyError).
 """
 
 from __future__ import annotations
