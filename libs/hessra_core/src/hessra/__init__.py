@@ -11,7 +11,8 @@ payloads (``hessra.events``), and guard services with middleware
 (``hessra.middleware.asgi``, ``hessra.middleware.grpc``). The networked clients
 verify locally through the same ``LocalVerifier``, with the issuer's published keys.
 
-Every error is a ``hessra_core.errors`` class, re-exported here.
+Every error belongs to the ``hessra_core.errors`` tree (``hessra._errors`` adds a few
+SDK-only classes under it) and is re-exported here.
 ``hessra.v1`` holds the generated protobuf and gRPC stubs (package ``hessra.v1``).
 """
 
