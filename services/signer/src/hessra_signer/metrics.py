@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Info, start_http_server
 
-SIGNED = Counter(
-    "hessra_signer_signoffs", "Sign-offs appended, by resource.", ["resource"]
-)
+SIGNED = Counter("hessra_signer_signoffs", "Sign-offs appended, by resource.", ["resource"])
 REFUSED = Counter(
     "hessra_signer_refusals",
     "Sign-off requests refused, by reason (permission_denied, signer_not_required, ...).",
