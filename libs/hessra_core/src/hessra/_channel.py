@@ -2,8 +2,8 @@
 
 Python gRPC cannot swap client certificates on a live channel (grpc#15735), and a
 channel whose certificate expired cannot reconnect (grpc#18257). So the SDK keeps one
-channel per target and, before each call, compares the stamps (mtime, size) of the
-files its credentials came from; when cert-manager or an operator rotates them, the
+channel per target and, before each call, compares the stamps (inode, mtime, ctime,
+size) of the files its credentials came from; when cert-manager or an operator rotates them, the
 next call builds a fresh channel from the new files, and the old one closes once the
 calls still running on it finish. PEM given inline never changes, so it is never
 re-read.
@@ -166,9 +166,14 @@ class TlsFiles:
                 [f"{source}: cannot read: {exc.strerror}"], source="client TLS"
             ) from None
 
-    def stamps(self) -> tuple[tuple[int, int] | None, ...]:
-        """What changes when a file is rewritten (inline PEM never changes)."""
-        out: list[tuple[int, int] | None] = []
+    def stamps(self) -> tuple[tuple[int, ...] | None, ...]:
+        """What changes when a file is rewritten (inline PEM never changes).
+
+        The inode changes when a file is replaced (Kubernetes swaps a secret's symlink to
+        a new directory, and ``stat`` follows it); the ctime changes on any write, even
+        one that keeps the size and puts the old mtime back.
+        """
+        out: list[tuple[int, ...] | None] = []
         for source in (self.ca, self.cert, self.key):
             if source is None or _is_inline(source):
                 out.append(None)
@@ -176,9 +181,9 @@ class TlsFiles:
             try:
                 st = os.stat(source)
             except OSError:
-                out.append((-1, -1))
+                out.append((-1,))
                 continue
-            out.append((st.st_mtime_ns, st.st_size))
+            out.append((st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size))
         return tuple(out)
 
     def credentials(self) -> grpc.ChannelCredentials:
@@ -198,7 +203,7 @@ class TlsFiles:
 @dataclass
 class _Entry:
     channel: Any
-    stamps: tuple[tuple[int, int] | None, ...]
+    stamps: tuple[tuple[int, ...] | None, ...]
     users: int = 0  # calls in flight on this channel
     retired: bool = False  # replaced after a rotation: closes when its last call ends
 
