@@ -399,3 +399,24 @@ def test_unverified_inspect_says_so(invoke: Invoke, root: KeyPair) -> None:
     assert "NO (signatures not checked)" in result.output
     garbage = invoke("token", "inspect", "--token", "not-a-token")
     assert garbage.exit_code == 1
+
+
+def test_inspect_shows_who_a_delegated_identity_token_acts_as(
+    invoke: Invoke, root: KeyPair
+) -> None:
+    from hessra_core.tokens import delegate_identity_token, mint_identity_token
+
+    token = mint_identity_token(root, subject="urn:alice", ttl=600).token
+    token = delegate_identity_token(token, child="bot", ttl=60, root_keys=root.public_key)
+    key = ["--public-key", root.public_key.to_string()]
+    table = invoke("token", "inspect", "--token", token, *key)
+    assert table.exit_code == 0, table.output
+    rows = {
+        words[0]: words[1]
+        for words in (line.split() for line in table.output.splitlines())
+        if len(words) >= 2
+    }
+    assert rows["subject"] == "urn:alice"
+    assert rows["acts_as"] == "urn:alice:bot"
+    info = json.loads(invoke("token", "inspect", "--token", token, *key, "--json").output)
+    assert info["acts_as"] == "urn:alice:bot"

@@ -85,6 +85,12 @@ def test_identity_token(root: KeyPair) -> None:
     assert info.subject == "urn:alice"
     assert [b.kind for b in info.blocks] == ["authority", "delegation"]
     assert info.expires_at == NOW + timedelta(seconds=60)
+    assert info.acts_as == "urn:alice:bot"
+    assert info.to_dict()["acts_as"] == "urn:alice:bot"
+    # Without keys the delegation is only a claim: nothing is said about who acts.
+    assert inspect_token(token).acts_as is None
+    undelegated = mint_identity_token(root, subject="urn:alice", ttl=600, now=NOW).token
+    assert inspect_token(undelegated, root.public_key).acts_as == "urn:alice"
 
 
 def test_without_keys_nothing_is_verified(root: KeyPair) -> None:

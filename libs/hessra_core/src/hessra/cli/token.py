@@ -51,6 +51,8 @@ def _render(info: dict[str, Any]) -> str:
     rows.append(("verified", verified))
     rows.append(("kind", info["kind"]))
     rows.append(("subject", info["subject"] or "-"))
+    if info.get("acts_as") and info["acts_as"] != info["subject"]:
+        rows.append(("acts_as", info["acts_as"]))
     for index, right in enumerate(info["rights"] or [["-"]]):
         rows.append(("rights" if index == 0 else "", "  ".join(right)))
     rows.append(("expires_at", _when(info["expires_at"])))

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hessra_core.errors import ServiceChainError
+from hessra_core.errors import IdentityMismatchError, ServiceChainError
 from hessra_core.keys import PublicKey
 from hessra_core.tokens._authorize import query, world
 from hessra_core.tokens._errors import RIGHTS_QUERY
@@ -29,6 +29,7 @@ from hessra_core.tokens._source import (
     required_signers,
 )
 from hessra_core.tokens.chain import check_attestation_order
+from hessra_core.tokens.identity import claimed_actor
 from hessra_core.tokens.model import ServiceNode
 
 _SIGNOFF_FACT = re.compile(r'^namespace\("([^"\\\n]*)"\);$', re.MULTILINE)
@@ -68,6 +69,9 @@ class TokenInfo:
     required_signoffs: list[str]
     missing_signoffs: list[str]
     notes: list[str] = field(default_factory=list)
+    # Identity tokens checked with keys: the identity the holder speaks for, ``base:child``
+    # when its delegation blocks narrowed it (``subject`` stays the issued identity).
+    acts_as: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -167,6 +171,13 @@ def inspect_token(
         # Without signatures a sign-off is only a claim; report by name and say so.
         missing = [r.name for r in required if r.name not in {n for n, _ in signed}]
 
+    acts_as = None
+    if keys is not None and subjects and not rights:  # a verified identity token
+        try:
+            acts_as = claimed_actor(token, keys)
+        except IdentityMismatchError as exc:
+            notes.append(f"delegation is ambiguous: {exc.message}")
+
     domains = DOMAIN_CHECK.findall(authority)
     revisions = _REVISION_FACT.findall(authority)
     return TokenInfo(
@@ -186,6 +197,7 @@ def inspect_token(
         required_signoffs=[r.name for r in required],
         missing_signoffs=missing,
         notes=notes,
+        acts_as=acts_as,
     )
 
 
