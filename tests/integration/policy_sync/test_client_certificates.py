@@ -11,60 +11,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import grpc.aio
 import pytest
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from hessra_core import pki
-from hessra_core.testing import GitRemote
+from hessra_core.testing import GitRemote, malformed_san_client
 from hessra_policy_sync.app import PolicySyncApp
 from hessra_policy_sync.testing import ADMIN_URI, DevPki, PolicySyncClient, make_config
 
 from .conftest import AppFactory
 
-# SubjectAlternativeName ::= SEQUENCE { dNSName [2] IA5String "a\xffb" }: 0xff is not IA5.
-_BAD_SAN = b"\x30\x05\x82\x03a\xffb"
-
 
 @pytest.fixture(scope="module")
 def client_ca() -> pki.IssuedCert:
     return pki.create_ca("policy-sync test clients' second CA")
-
-
-def _bad_san_client(ca: pki.IssuedCert) -> tuple[bytes, bytes]:
-    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weird")]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, _BAD_SAN),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 async def _start(
@@ -96,7 +60,8 @@ async def test_a_malformed_extension_is_unauthenticated_and_logged(
     remote: GitRemote,
 ) -> None:
     app = await _start(start_app, dev_pki, client_ca, tmp_path, remote)
-    client = _client(app, dev_pki, *_bad_san_client(client_ca))
+    weird = malformed_san_client(client_ca)
+    client = _client(app, dev_pki, weird.cert_pem, weird.key_pem)
     try:
         with structlog.testing.capture_logs() as logs:
             with pytest.raises(grpc.aio.AioRpcError) as info:

@@ -9,52 +9,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import grpc
 import grpc.aio
 import pytest
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from hessra.v1 import signer_pb2, signer_pb2_grpc
 from hessra_core import pki, tokens
+from hessra_core.testing import malformed_san_client
 
 from .conftest import CALLER, SIGNER, Harness, World
-
-# SubjectAlternativeName ::= SEQUENCE { dNSName [2] IA5String "a\xffb" }: 0xff is not IA5.
-_BAD_SAN = b"\x30\x05\x82\x03a\xffb"
-
-
-def _bad_san_client(ca: pki.IssuedCert) -> tuple[bytes, bytes]:
-    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weird")]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, _BAD_SAN),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def _channel(signer: Harness, cert_pem: bytes, key_pem: bytes) -> grpc.aio.Channel:
@@ -80,7 +44,8 @@ def _request(world: World) -> signer_pb2.SignTokenRequest:
 async def test_a_malformed_extension_is_unauthenticated_and_logged(
     signer: Harness, world: World
 ) -> None:
-    channel = _channel(signer, *_bad_san_client(world.ca))
+    weird = malformed_san_client(world.ca)
+    channel = _channel(signer, weird.cert_pem, weird.key_pem)
     try:
         stub = signer_pb2_grpc.SignerStub(channel)
         with structlog.testing.capture_logs() as logs:

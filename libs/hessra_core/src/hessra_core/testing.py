@@ -4,13 +4,16 @@ Nothing here fakes a component. :class:`GitRemote` drives the ``git`` CLI agains
 a bare repository served as a ``file://`` remote; :class:`ServiceProcess` runs one of
 our console scripts as an OS process with its log in a file, waits on its port file,
 its log or gRPC health (never on a fixed sleep), and always stops it;
-:func:`write_tls` and :func:`policy_files` write what the services read.
+:func:`write_tls` and :func:`policy_files` write what the services read;
+:func:`malformed_san_client` and :func:`release_fifo` build the awkward inputs that
+failure tests need.
 
 ``tomli_w`` (a development dependency) is imported only by :func:`policy_files`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -19,10 +22,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from hessra_core import pki
 
@@ -279,13 +287,62 @@ def wait_for_health(
         wait_for(serving, timeout, f"health of {service or 'server'} on port {port}")
 
 
+# SubjectAlternativeName ::= SEQUENCE { dNSName [2] IA5String "a\xffb" }: 0xff is not IA5.
+MALFORMED_SAN = b"\x30\x05\x82\x03a\xffb"
+
+
+def malformed_san_client(ca: pki.IssuedCert, common_name: str = "weird") -> pki.IssuedCert:
+    """A client certificate signed by ``ca`` that TLS handshakes accept but whose SAN
+    extension ``cryptography`` cannot parse (a DNS name with a byte outside IA5)."""
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError("development CAs use EC P-256 keys")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, MALFORMED_SAN),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pki.IssuedCert(cert.public_bytes(serialization.Encoding.PEM), key_pem)
+
+
+def release_fifo(fifo: Path) -> None:
+    """Let a reader blocked on ``fifo`` see end-of-file (nothing if no reader is left).
+
+    Tests put a FIFO where a service reads a file at start-up to hold it there."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # ENXIO: no reader, the process is gone
+            raise
+        return
+    os.close(fd)
+
+
 __all__ = [
+    "MALFORMED_SAN",
     "GitRemote",
     "ServiceProcess",
     "TlsFiles",
     "client_entry",
     "console_script",
+    "malformed_san_client",
     "policy_files",
+    "release_fifo",
     "wait_for",
     "wait_for_health",
     "write_tls",
