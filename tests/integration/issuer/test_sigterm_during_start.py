@@ -12,11 +12,8 @@ the other end.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +22,6 @@ import pytest
 from hessra_core.testing import ServiceProcess, console_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _release(fifo: Path) -> None:
-    """Let a reader blocked on ``fifo`` see end-of-file (nothing if no reader is left)."""
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno != errno.ENXIO:  # ENXIO: no reader, the process is gone
-            raise
-        return
-    os.close(fd)
 
 
 def test_sigterm_while_reading_the_persisted_snapshot_exits_0(
@@ -62,12 +48,9 @@ def test_sigterm_while_reading_the_persisted_snapshot_exits_0(
         tmp_path / "issuer.log",
     )  # fmt: skip
     try:
-        proc.wait_event("server_started", 60)  # then it blocks on the FIFO
-        assert not proc.events("issuer_started"), "start-up was not held open"
-        proc.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)  # the signal arrives while start-up is still blocked
-        _release(fifo)
-        code = proc.proc.wait(30)
+        code = proc.sigterm_during_start(
+            fifo, held_after="server_started", started="issuer_started"
+        )
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.stop()

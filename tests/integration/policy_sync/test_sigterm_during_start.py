@@ -9,11 +9,8 @@ and then shuts down as usual.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,17 +20,6 @@ from hessra_core.testing import ServiceProcess, console_script
 from hessra_policy_sync.store import SNAPSHOT_FILE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _release(fifo: Path) -> None:
-    """Let a reader blocked on ``fifo`` see end-of-file (nothing if no reader is left)."""
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno != errno.ENXIO:  # ENXIO: no reader, the process is gone
-            raise
-        return
-    os.close(fd)
 
 
 def test_sigterm_while_reading_the_persisted_snapshot_exits_0(
@@ -60,12 +46,11 @@ def test_sigterm_while_reading_the_persisted_snapshot_exits_0(
         tmp_path / "policy-sync.log",
     )  # fmt: skip
     try:
-        proc.wait_event("INSECURE_PLAINTEXT_GRPC", 60)  # then it blocks on the FIFO
-        assert not proc.events("policy_sync_started"), "start-up was not held open"
-        proc.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)  # the signal arrives while start-up is still blocked
-        _release(state / SNAPSHOT_FILE)
-        code = proc.proc.wait(30)
+        code = proc.sigterm_during_start(
+            state / SNAPSHOT_FILE,
+            held_after="INSECURE_PLAINTEXT_GRPC",
+            started="policy_sync_started",
+        )
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.stop()

@@ -249,6 +249,20 @@ class ServiceProcess:
             tail = self.log_path.read_text(errors="replace")[-3000:]
             raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
 
+    def sigterm_during_start(self, fifo: Path, *, held_after: str, started: str) -> int:
+        """SIGTERM the service while its start-up blocks reading ``fifo``, then let the read
+        finish; return the exit code.
+
+        ``held_after`` is the last event logged before the blocking read, ``started`` the
+        one logged once start-up is over (it must not have been logged yet)."""
+        self.wait_event(held_after, 60)
+        if self.events(started):
+            raise AssertionError(f"{self.name}: start-up was not held open")
+        self.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the signal arrives while start-up is still blocked
+        release_fifo(fifo)
+        return self.proc.wait(30)
+
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
         if self.proc.poll() is None:
