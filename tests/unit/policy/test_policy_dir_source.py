@@ -7,54 +7,21 @@ from typing import Any
 
 import pytest
 
-from hessra_core import pki
-from hessra_core.keys import KeyPair
 from hessra_core.policy import validate
 from hessra_core.policy.snapshot import Snapshot, compile_policy_dir
 from hessra_core.service.policy_source import PolicyDirSource
+from hessra_core.testing import paired_policy_change, write_files_atomically
 
-CA = pki.create_ca().cert_pem.decode()
-SIGNER_KEY = KeyPair.generate().public_key.to_string()
-HEADER = 'version = "0.2.0"\n'
-
-
-def _clients(*subjects: str) -> str:
-    blocks = "".join(
-        f'[[clients]]\nidentifier = {{ type = "san_uri", value = "{s}" }}\n'
-        'resources = [{ name = "exports", operations = ["read"] }]\n'
-        for s in subjects
-    )
-    return f"{HEADER}[cacerts]\ncert_chain = '''{CA}'''\n{blocks}"
-
-
-BEFORE = {
-    "resources.toml": f"{HEADER}[resources.exports]\n",
-    "clients.toml": _clients("spiffe://acme/gateway"),
-}
-# One change, made together: exports now needs legal's sign-off, and a partner may read it.
-AFTER = {
-    "resources.toml": f'{HEADER}[resources.exports]\ntype = "multi_party"\n'
-    f'required_signers = [{{ name = "legal", url = "legal.acme:8443", '
-    f'public_key = "{SIGNER_KEY}" }}]\n',
-    "clients.toml": _clients("spiffe://acme/gateway", "spiffe://partner/app"),
-}
-
-
-def _write_atomically(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(exist_ok=True)
-    for name, text in files.items():
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(directory / name)
-    return directory
+CHANGE = paired_policy_change()
+BEFORE, AFTER = CHANGE.before, CHANGE.after
 
 
 async def test_a_change_landing_mid_compile_is_never_applied_half_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    policy = _write_atomically(tmp_path / "policy", BEFORE)
-    before = compile_policy_dir(_write_atomically(tmp_path / "before", BEFORE)).digest
-    after = compile_policy_dir(_write_atomically(tmp_path / "after", AFTER)).digest
+    policy = write_files_atomically(tmp_path / "policy", BEFORE)
+    before = compile_policy_dir(write_files_atomically(tmp_path / "before", BEFORE)).digest
+    after = compile_policy_dir(write_files_atomically(tmp_path / "after", AFTER)).digest
 
     # The edit lands after resources.toml was read and before clients.toml is: the moment
     # that would pair the old resources (no sign-off) with the new clients (the partner).
@@ -65,7 +32,7 @@ async def test_a_change_landing_mid_compile_is_never_applied_half_way(
         result = real_parse_resources(*args, **kwargs)
         if not landed:
             landed.append(True)
-            _write_atomically(policy, AFTER)
+            write_files_atomically(policy, AFTER)
         return result
 
     monkeypatch.setattr(validate, "parse_resources", parse_then_edit)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from hessra_core import pki
-from hessra_core.keys import KeyPair
 from hessra_core.policy import validate
+from hessra_core.testing import paired_policy_change, write_files_atomically
 from hessra_policy_sync.config import DirSourceConfig
 from hessra_policy_sync.dir_source import DirSource, fingerprint
 from hessra_policy_sync.hub import SnapshotHub
@@ -53,37 +53,8 @@ async def test_a_file_name_that_is_not_utf8_does_not_wedge_the_reconcile(tmp_pat
     await source.close()
 
 
-SIGNER_KEY = KeyPair.generate().public_key.to_string()
-HEADER = 'version = "0.2.0"\n'
-
-
-def _clients(*subjects: str) -> str:
-    blocks = "".join(
-        f'[[clients]]\nidentifier = {{ type = "san_uri", value = "{s}" }}\n'
-        'resources = [{ name = "exports", operations = ["read"] }]\n'
-        for s in subjects
-    )
-    return f"{HEADER}[cacerts]\ncert_chain = '''{CA.decode()}'''\n{blocks}"
-
-
-BEFORE = {
-    "resources.toml": f"{HEADER}[resources.exports]\n",
-    "clients.toml": _clients("spiffe://acme/gateway"),
-}
-# One change, made together: exports now needs legal's sign-off, and a partner may read it.
-AFTER = {
-    "resources.toml": f'{HEADER}[resources.exports]\ntype = "multi_party"\n'
-    f'required_signers = [{{ name = "legal", url = "legal.acme:8443", '
-    f'public_key = "{SIGNER_KEY}" }}]\n',
-    "clients.toml": _clients("spiffe://acme/gateway", "spiffe://partner/app"),
-}
-
-
-def _write_atomically(directory: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(directory / name)
+CHANGE = paired_policy_change()
+BEFORE, AFTER = CHANGE.before, CHANGE.after
 
 
 async def test_a_change_landing_mid_compile_is_never_published_half_applied(
@@ -91,7 +62,7 @@ async def test_a_change_landing_mid_compile_is_never_published_half_applied(
 ) -> None:
     policy = tmp_path / "policy"
     policy.mkdir()
-    _write_atomically(policy, BEFORE)
+    write_files_atomically(policy, BEFORE)
     expected = {
         compile_snapshot(_tree(tmp_path / "before", BEFORE), None, None).digest,
         compile_snapshot(_tree(tmp_path / "after", AFTER), None, None).digest,
@@ -106,7 +77,7 @@ async def test_a_change_landing_mid_compile_is_never_published_half_applied(
         result = real_parse_resources(*args, **kwargs)
         if not landed:
             landed.append(True)
-            _write_atomically(policy, AFTER)
+            write_files_atomically(policy, AFTER)
         return result
 
     monkeypatch.setattr(validate, "parse_resources", parse_then_edit)
@@ -128,7 +99,7 @@ async def test_a_change_landing_mid_compile_is_never_published_half_applied(
 
 def _tree(directory: Path, files: dict[str, str]) -> Path:
     directory.mkdir()
-    _write_atomically(directory, files)
+    write_files_atomically(directory, files)
     return directory
 
 
@@ -137,7 +108,7 @@ async def test_policy_files_that_are_not_regular_files_are_still_reported_by_the
 ) -> None:
     policy = tmp_path / "policy"
     policy.mkdir()
-    _write_atomically(policy, {"resources.toml": BEFORE["resources.toml"]})
+    write_files_atomically(policy, {"resources.toml": BEFORE["resources.toml"]})
     (policy / "clients.toml").mkdir()
     source = DirSource(DirSourceConfig(path=policy))
     reconciler = _reconciler(source, SnapshotHub())

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from hessra_core import pki
+from hessra_core.keys import KeyPair
 
 T = TypeVar("T")
 
@@ -301,6 +302,54 @@ def wait_for_health(
         wait_for(serving, timeout, f"health of {service or 'server'} on port {port}")
 
 
+@dataclass(frozen=True)
+class PolicyChange:
+    """One policy change made to both files together: ``exports`` gains a required
+    sign-off and a partner may read it. Applied half-way (new clients, old resources) it
+    would let the partner read without the sign-off: what watchers must never publish."""
+
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def paired_policy_change() -> PolicyChange:
+    ca = pki.create_ca().cert_pem.decode()
+    signer_key = KeyPair.generate().public_key.to_string()
+    header = 'version = "0.2.0"\n'
+
+    def clients(*subjects: str) -> str:
+        blocks = "".join(
+            f'[[clients]]\nidentifier = {{ type = "san_uri", value = "{s}" }}\n'
+            'resources = [{ name = "exports", operations = ["read"] }]\n'
+            for s in subjects
+        )
+        return f"{header}[cacerts]\ncert_chain = '''{ca}'''\n{blocks}"
+
+    return PolicyChange(
+        before={
+            "resources.toml": f"{header}[resources.exports]\n",
+            "clients.toml": clients("spiffe://acme/gateway"),
+        },
+        after={
+            "resources.toml": f'{header}[resources.exports]\ntype = "multi_party"\n'
+            f'required_signers = [{{ name = "legal", url = "legal.acme:8443", '
+            f'public_key = "{signer_key}" }}]\n',
+            "clients.toml": clients("spiffe://acme/gateway", "spiffe://partner/app"),
+        },
+    )
+
+
+def write_files_atomically(directory: Path, files: Mapping[str, str]) -> Path:
+    """Write each file of ``files`` into ``directory`` (created) by rename, as editors and
+    ``git`` do, so a reader never sees a file half-written; returns ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        tmp = directory / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(directory / name)
+    return directory
+
+
 # SubjectAlternativeName ::= SEQUENCE { dNSName [2] IA5String "a\xffb" }: 0xff is not IA5.
 MALFORMED_SAN = b"\x30\x05\x82\x03a\xffb"
 
@@ -350,14 +399,17 @@ def release_fifo(fifo: Path) -> None:
 __all__ = [
     "MALFORMED_SAN",
     "GitRemote",
+    "PolicyChange",
     "ServiceProcess",
     "TlsFiles",
     "client_entry",
     "console_script",
     "malformed_san_client",
+    "paired_policy_change",
     "policy_files",
     "release_fifo",
     "wait_for",
     "wait_for_health",
+    "write_files_atomically",
     "write_tls",
 ]
