@@ -8,45 +8,25 @@ key so tests can issue expired, not-yet-valid and wrong-purpose client certifica
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from hessra_core import pki
 from hessra_core.keys import KeyPair, KeySet
-from hessra_core.testing import client_entry, policy_files, write_tls
+from hessra_core.testing import LoopThread, client_entry, policy_files, write_tls
 from hessra_issuer.app import IssuerApp
 from hessra_issuer.config import IssuerConfig
 from hessra_signer.app import SignerApp
 from hessra_signer.config import SignerConfig
 
-T = TypeVar("T")
 GATEWAY = "urn:test:gateway"
 LOOPBACK = pki.SubjectNames(dns=["localhost"], ips=["127.0.0.1"])
-
-
-class LoopThread:
-    """An event loop on a daemon thread; ``run(coro)`` blocks until it finishes there."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import grpc.aio
 
 from hessra.v1 import issuer_pb2_grpc, signer_pb2_grpc
 from hessra_core import pki
-from hessra_core.testing import write_tls
+from hessra_core.testing import LoopThread, write_tls
 
-T = TypeVar("T")
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 LOOPBACK = pki.SubjectNames(dns=["localhost"], ips=["127.0.0.1"])
 ISSUER_METHODS = (
@@ -34,23 +33,6 @@ ISSUER_METHODS = (
     "GetPublicKeys",
 )
 SIGNER_METHODS = ("SignToken", "GetPublicKey")
-
-
-class LoopThread:
-    """An event loop on a daemon thread; ``run(coro)`` blocks until it finishes there."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def _servicer(base: type, methods: tuple[str, ...], handlers: dict[str, Handler]) -> Any:

@@ -13,14 +13,16 @@ failure tests need.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -302,6 +304,24 @@ def wait_for_health(
         wait_for(serving, timeout, f"health of {service or 'server'} on port {port}")
 
 
+class LoopThread:
+    """An event loop on a daemon thread, for blocking-client tests of asyncio servers:
+    ``run(coro)`` blocks until it finishes there."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
 @dataclass(frozen=True)
 class PolicyChange:
     """One policy change made to both files together: ``exports`` gains a required
@@ -399,6 +419,7 @@ def release_fifo(fifo: Path) -> None:
 __all__ = [
     "MALFORMED_SAN",
     "GitRemote",
+    "LoopThread",
     "PolicyChange",
     "ServiceProcess",
     "TlsFiles",
