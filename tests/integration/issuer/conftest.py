@@ -209,6 +209,30 @@ class Files:
         )
         return replace(cfg, **overrides)
 
+    def write_config(self, processes: int, *, poll_interval: float = 2.0, **server: Any) -> Path:
+        """``issuer.toml`` in ``root`` for a ``hessra-issuer`` process: ``processes`` workers
+        on 127.0.0.1:0 with a port file in ``root``; ``server`` overrides server keys."""
+        config = self.root / "issuer.toml"
+        settings = {
+            "listen": "127.0.0.1:0",
+            "cert_file": str(self.cert_file),
+            "key_file": str(self.key_file),
+            "processes": processes,
+            "port_file": str(self.root / "port.json"),
+            "shutdown_grace": 1.0,
+            **server,
+        }
+        config.write_text(
+            tomli_w.dumps(
+                {
+                    "server": settings,
+                    "keys": {"signing_key_files": [str(self.signing_key)]},
+                    "policy": {"dir": str(self.policy_dir), "poll_interval": poll_interval},
+                }
+            )
+        )
+        return config
+
 
 @pytest.fixture
 def files(tmp_path: Path, ids: Identities, chain_keys: ChainKeys) -> Files:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from hessra_issuer.supervisor import MAX_RESTARTS
 
@@ -42,28 +41,6 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def _write_config(files: Any, *, listen: str, processes: int, ready_timeout: float = 60.0) -> Path:
-    config = files.root / "issuer.toml"
-    config.write_text(
-        tomli_w.dumps(
-            {
-                "server": {
-                    "listen": listen,
-                    "cert_file": str(files.cert_file),
-                    "key_file": str(files.key_file),
-                    "processes": processes,
-                    "port_file": str(files.root / "port.json"),
-                    "shutdown_grace": 1.0,
-                    "worker_ready_timeout": ready_timeout,
-                },
-                "keys": {"signing_key_files": [str(files.signing_key)]},
-                "policy": {"dir": str(files.policy_dir)},
-            }
-        )
-    )
-    return config
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -87,7 +64,7 @@ def reaped() -> Iterator[list[int]]:
 
 
 def test_workers_exit_when_the_supervisor_is_killed(files: Any, reaped: list[int]) -> None:
-    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    config = files.write_config(2)
     log = files.root / "issuer.log"
     proc = _start(config, log)
     reaped.append(proc.pid)
@@ -119,7 +96,7 @@ def test_worker_that_cannot_bind_its_address_exits_2_like_one_process(files: Any
         listen = f"127.0.0.1:{holder.getsockname()[1]}"
         codes = {}
         for processes in (1, 2):
-            config = _write_config(files, listen=listen, processes=processes)
+            config = files.write_config(processes, listen=listen)
             log = files.root / f"issuer-{processes}.log"
             proc = _start(config, log)
             try:
@@ -183,7 +160,7 @@ def test_sigterm_during_a_restart_backoff_starts_no_new_worker(
     files: Any, reaped: list[int]
 ) -> None:
     """The delay before a restart grows to seconds; a SIGTERM then stops at once."""
-    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    config = files.write_config(2)
     log = files.root / "issuer.log"
     proc = _start(config, log)
     reaped.append(proc.pid)
@@ -206,7 +183,7 @@ def test_sigterm_during_a_restart_backoff_starts_no_new_worker(
 def test_sigterm_drains_workers_and_kills_one_that_does_not_stop(
     files: Any, reaped: list[int]
 ) -> None:
-    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    config = files.write_config(2)
     log = files.root / "issuer.log"
     proc = _start(config, log)
     reaped.append(proc.pid)
@@ -242,7 +219,7 @@ def test_a_worker_that_keeps_dying_stops_the_supervisor_with_exit_1(
 ) -> None:
     """Not half the capacity for ever: after MAX_RESTARTS restarts within the window the
     supervisor gives up, so the orchestrator restarts the pod."""
-    config = _write_config(files, listen="127.0.0.1:0", processes=2)
+    config = files.write_config(2)
     log = files.root / "issuer.log"
     proc = _start(config, log)
     reaped.append(proc.pid)
@@ -267,7 +244,7 @@ def test_a_restarted_worker_that_never_gets_ready_is_replaced(
     the ready timeout and counted as a death, not kept for ever at half the capacity."""
     # Long enough for a healthy worker to start on a busy CI machine, short enough to wait out.
     ready_timeout = 10.0
-    config = _write_config(files, listen="127.0.0.1:0", processes=2, ready_timeout=ready_timeout)
+    config = files.write_config(2, worker_ready_timeout=ready_timeout)
     log = files.root / "issuer.log"
     proc = _start(config, log)
     reaped.append(proc.pid)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -23,23 +22,7 @@ ISSUER = Path(sys.executable).with_name("hessra-issuer")
 
 
 def test_sigterm_during_start_up_exits_0_without_a_start_failure(files: Any) -> None:
-    config = files.root / "issuer.toml"
-    config.write_text(
-        tomli_w.dumps(
-            {
-                "server": {
-                    "listen": "127.0.0.1:0",
-                    "cert_file": str(files.cert_file),
-                    "key_file": str(files.key_file),
-                    "processes": 2,
-                    "port_file": str(files.root / "port.json"),
-                    "shutdown_grace": 1.0,
-                },
-                "keys": {"signing_key_files": [str(files.signing_key)]},
-                "policy": {"dir": str(files.policy_dir)},
-            }
-        )
-    )
+    config = files.write_config(2)
     log_path = files.root / "issuer.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

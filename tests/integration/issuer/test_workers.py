@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc
 import pytest
-import tomli_w
 
 from hessra.v1 import issuer_pb2, issuer_pb2_grpc
 
@@ -46,23 +45,7 @@ class Processes:
         self.files = files
         self.ids = ids
         self.port_file = files.root / "port.json"
-        config = files.root / "issuer.toml"
-        config.write_text(
-            tomli_w.dumps(
-                {
-                    "server": {
-                        "listen": "127.0.0.1:0",
-                        "cert_file": str(files.cert_file),
-                        "key_file": str(files.key_file),
-                        "processes": processes,
-                        "port_file": str(self.port_file),
-                        "shutdown_grace": 1.0,
-                    },
-                    "keys": {"signing_key_files": [str(files.signing_key)]},
-                    "policy": {"dir": str(files.policy_dir), "poll_interval": 0.2},
-                }
-            )
-        )
+        config = files.write_config(processes, poll_interval=0.2)
         self.log = (files.root / "issuer.log").open("wb")
         self.proc = subprocess.Popen(
             [str(ISSUER), "--config", str(config)],
