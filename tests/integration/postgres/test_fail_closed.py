@@ -17,20 +17,11 @@ from psycopg.types.json import Jsonb
 from hessra_core.keys import KeyPair
 from hessra_core.tokens import ServiceNode, mint_token
 
+from .test_keys import SUBJECT, one, token_for
+
 pytestmark = pytest.mark.postgres
 
-SUBJECT = "uri:urn:user:123"
 VERIFY = "SELECT hessra_authz.verify_token(%s, %s, 'user_data', 'read')"
-
-
-def one(conn: psycopg.Connection, query: str, params: list[Any] | None = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
-
-
-def token_for(issuer: KeyPair) -> str:
-    return mint_token(issuer, subject=SUBJECT, resource="user_data", operation="read").token
 
 
 def test_a_key_replaced_within_one_statement_is_not_answered_from_the_memo(
